@@ -1,0 +1,56 @@
+use std::{io, path::PathBuf};
+
+/// What can go wrong starting PostgreSQL or preparing a database.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "PostgreSQL {version}+ binaries not found (looked in {looked_in}); install postgresql-15 or set JOBDECK_PG_BIN"
+    )]
+    BinariesNotFound { version: u32, looked_in: String },
+
+    #[error(
+        "PostgreSQL refuses to run as root and there is no `postgres` system user to run it as"
+    )]
+    NoUnprivilegedUser,
+
+    #[error("{action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("`{command}` failed ({status}): {output}")]
+    Command {
+        command: String,
+        status: String,
+        output: String,
+    },
+
+    #[error("a PostgreSQL server is already running on data directory {}", .0.display())]
+    AlreadyRunning(PathBuf),
+
+    #[error("PostgreSQL exited while starting; its log ends with:\n{log_tail}")]
+    StartFailed { log_tail: String },
+
+    #[error("PostgreSQL did not become ready within {0:?}")]
+    StartTimedOut(std::time::Duration),
+
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: String,
+        name: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    #[error(transparent)]
+    Db(#[from] tokio_postgres::Error),
+}
+
+impl Error {
+    pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
+        let action = action.into();
+        move |source| Self::Io { action, source }
+    }
+}

@@ -1,0 +1,98 @@
+//! The SQL that makes a database a Jobdeck database.
+//!
+//! Applied versions are recorded in `supabase_migrations.schema_migrations`, the table
+//! the Supabase CLI keeps, so a database migrated here and one migrated by
+//! `supabase db push` agree on what has been applied.
+
+use tokio_postgres::Client;
+
+use crate::Error;
+
+/// `supabase/bootstrap.sql`: the roles, auth schema and grants of a fresh Supabase
+/// project. Never applied to a real Supabase project, which has them already.
+pub const BOOTSTRAP: &str = include_str!("../../../supabase/bootstrap.sql");
+
+/// One file of `supabase/migrations/`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The timestamp the file name starts with; migrations apply in this order.
+    pub version: &'static str,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration in `supabase/migrations/`, oldest first.
+pub const MIGRATIONS: &[Migration] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// Any number would do; it only has to be the same for every process that migrates.
+const MIGRATION_LOCK: i64 = 0x006a_6f62_6465_636b; // "jobdeck" in ASCII
+
+/// Makes a plain PostgreSQL database look like a fresh Supabase project. Safe to run
+/// again. Roles are cluster-wide, so concurrent bootstraps serialize on a lock.
+pub async fn apply_bootstrap(client: &Client) -> Result<(), Error> {
+    client
+        .batch_execute(&format!(
+            "select pg_advisory_lock({MIGRATION_LOCK});\n{BOOTSTRAP}\nselect pg_advisory_unlock({MIGRATION_LOCK});"
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Applies the migrations this database has not seen yet, each in its own transaction,
+/// and answers the versions it applied. Concurrent callers wait for each other.
+pub async fn apply_migrations(client: &mut Client) -> Result<Vec<&'static str>, Error> {
+    client
+        .batch_execute(
+            "create schema if not exists supabase_migrations;
+             create table if not exists supabase_migrations.schema_migrations (
+               version text primary key, statements text[], name text);",
+        )
+        .await?;
+    client
+        .execute("select pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let result = apply_pending(client).await;
+    client
+        .execute("select pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    result
+}
+
+async fn apply_pending(client: &mut Client) -> Result<Vec<&'static str>, Error> {
+    let applied: Vec<String> = client
+        .query(
+            "select version from supabase_migrations.schema_migrations",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut done = Vec::new();
+    for migration in MIGRATIONS {
+        if applied.iter().any(|version| version == migration.version) {
+            continue;
+        }
+        let failed = |source| Error::Migration {
+            version: migration.version.to_string(),
+            name: migration.name.to_string(),
+            source,
+        };
+        let tx = client.transaction().await.map_err(failed)?;
+        tx.batch_execute(migration.sql).await.map_err(failed)?;
+        tx.execute(
+            "insert into supabase_migrations.schema_migrations (version, name) values ($1, $2)",
+            &[&migration.version, &migration.name],
+        )
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+        done.push(migration.version);
+    }
+    Ok(done)
+}
