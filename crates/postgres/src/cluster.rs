@@ -12,7 +12,8 @@ use std::{
     net::TcpListener,
     os::unix::fs::{MetadataExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Command, ExitStatus, Output, Stdio},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
@@ -175,10 +176,10 @@ impl Cluster {
                     tracing::debug!(port, "port was taken, trying another");
                 }
                 Err(error) => return Err(error),
-                Ok(child) => {
+                Ok(server) => {
                     return Ok(RunningCluster {
                         cluster: self,
-                        child,
+                        server,
                         port,
                         stopped: false,
                     });
@@ -188,7 +189,7 @@ impl Cluster {
     }
 
     /// Starts the server on `port` and waits until it reports itself ready.
-    fn spawn_ready(&self, port: u16) -> Result<Child, Error> {
+    fn spawn_ready(&self, port: u16) -> Result<Server, Error> {
         let data_dir = self.options.data_dir.clone();
         let log_path = data_dir.join(LOG_FILE);
         let log = OpenOptions::new()
@@ -222,36 +223,35 @@ impl Cluster {
         for (name, value) in &settings {
             command.arg("-c").arg(format!("{name}={value}"));
         }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(Error::io("starting postgres"))?;
+        command.stdin(Stdio::null()).stdout(log).stderr(log_err);
+        let mut server = Server::spawn(command)?;
 
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = child
-                .try_wait()
-                .map_err(Error::io("waiting for postgres"))?
-            {
+            if let Some(status) = server.exit_status() {
                 let log_tail = read_tail(&log_path, log_start);
                 tracing::debug!(%status, "postgres exited while starting");
                 return Err(Error::StartFailed { log_tail });
             }
-            if postmaster_status(&data_dir, child.id()).as_deref() == Some("ready") {
+            if postmaster_status(&data_dir, server.pid).as_deref() == Some("ready") {
                 break;
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                let _ = self.run_tool("pg_ctl", &self.stop_args("immediate"));
                 return Err(Error::StartTimedOut(START_TIMEOUT));
             }
             // The server reports readiness only through postmaster.pid; poll it briefly.
             std::thread::sleep(Duration::from_millis(10));
         }
         tracing::info!(port, data_dir = %data_dir.display(), "PostgreSQL is ready");
-        Ok(child)
+        Ok(server)
+    }
+
+    fn stop_args(&self, mode: &str) -> Vec<String> {
+        let data_dir = self.data_dir().display().to_string();
+        ["stop", "-D", &data_dir, "-m", mode, "-w", "-t", "60"]
+            .map(String::from)
+            .to_vec()
     }
 
     fn live_postmaster_pid(&self) -> Option<u32> {
@@ -320,9 +320,77 @@ impl Cluster {
 #[derive(Debug)]
 pub struct RunningCluster {
     cluster: Cluster,
-    child: Child,
+    server: Server,
     port: u16,
     stopped: bool,
+}
+
+/// The `postgres` process and the thread that started it and waits for it.
+///
+/// The parent-death signal is tied to the *thread* that spawned the process, so that
+/// thread must live exactly as long as the server: a short-lived thread (a pool
+/// worker, say) would take the server down with it when it exits.
+#[derive(Debug)]
+struct Server {
+    pid: u32,
+    exited: mpsc::Receiver<std::io::Result<ExitStatus>>,
+    status: Option<ExitStatus>,
+    supervisor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn spawn(mut command: Command) -> Result<Self, Error> {
+        let (spawned_tx, spawned_rx) = mpsc::channel();
+        let (exited_tx, exited) = mpsc::channel();
+        let supervisor = std::thread::Builder::new()
+            .name("postgres-supervisor".into())
+            .spawn(move || match command.spawn() {
+                Err(error) => drop(spawned_tx.send(Err(error))),
+                Ok(mut child) => {
+                    let _ = spawned_tx.send(Ok(child.id()));
+                    let _ = exited_tx.send(child.wait());
+                }
+            })
+            .map_err(Error::io("starting the PostgreSQL supervisor thread"))?;
+        let pid = spawned_rx
+            .recv()
+            .map_err(|_| Error::io("starting postgres")(std::io::Error::other("supervisor died")))?
+            .map_err(Error::io("starting postgres"))?;
+        Ok(Self {
+            pid,
+            exited,
+            status: None,
+            supervisor: Some(supervisor),
+        })
+    }
+
+    /// The exit status, if the server has exited.
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = match self.exited.try_recv() {
+                Ok(Ok(status)) => Some(status),
+                Ok(Err(_)) | Err(mpsc::TryRecvError::Disconnected) => Some(ExitStatus::default()),
+                Err(mpsc::TryRecvError::Empty) => None,
+            };
+        }
+        self.status
+    }
+
+    /// Blocks until the server exits.
+    fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let status = self
+            .exited
+            .recv()
+            .map_err(|_| std::io::Error::other("the PostgreSQL supervisor thread died"))??;
+        self.status = Some(status);
+        if let Some(thread) = self.supervisor.take() {
+            let _ = thread.join();
+        }
+        Ok(status)
+    }
 }
 
 impl RunningCluster {
@@ -350,8 +418,8 @@ impl RunningCluster {
 
     /// Blocks until the server exits by itself (used by a process that only keeps a
     /// server alive, such as the shared test cluster).
-    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        let status = self.child.wait();
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        let status = self.server.wait();
         self.stopped = true;
         status
     }
@@ -366,10 +434,14 @@ impl RunningCluster {
             return Ok(());
         }
         self.stopped = true;
-        let data_dir = self.cluster.data_dir().display().to_string();
-        let args = ["stop", "-D", &data_dir, "-m", "fast", "-w", "-t", "60"].map(String::from);
-        let result = self.cluster.run_tool("pg_ctl", &args);
-        let _ = self.child.wait();
+        if self.server.exit_status().is_some() {
+            // Already gone (killed, or stopped by someone else): nothing to stop.
+            return Ok(());
+        }
+        let result = self
+            .cluster
+            .run_tool("pg_ctl", &self.cluster.stop_args("fast"));
+        let _ = self.server.wait();
         result.map(drop)
     }
 }

@@ -1,0 +1,216 @@
+//! Users, sessions and refresh tokens in the `auth` schema, reached as
+//! `supabase_auth_admin` (the role GoTrue connects as).
+
+use serde_json::{Value, json};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use super::error::AuthError;
+use crate::keys::random_token;
+
+/// A user as GoTrue answers it, built by PostgreSQL from `auth.users` and identities.
+const USER_JSON: &str = "
+jsonb_build_object(
+  'id', u.id, 'aud', coalesce(u.aud, 'authenticated'), 'role', coalesce(u.role, 'authenticated'),
+  'email', coalesce(u.email, ''), 'phone', coalesce(u.phone, ''),
+  'email_confirmed_at', u.email_confirmed_at, 'confirmed_at', u.confirmed_at,
+  'last_sign_in_at', u.last_sign_in_at,
+  'app_metadata', coalesce(u.raw_app_meta_data, '{}'), 'user_metadata', coalesce(u.raw_user_meta_data, '{}'),
+  'identities', coalesce((select jsonb_agg(jsonb_build_object(
+      'identity_id', i.id, 'id', i.provider_id, 'user_id', i.user_id, 'identity_data', i.identity_data,
+      'provider', i.provider, 'last_sign_in_at', i.last_sign_in_at, 'created_at', i.created_at,
+      'updated_at', i.updated_at, 'email', i.email)) from auth.identities i where i.user_id = u.id), '[]'),
+  'created_at', u.created_at, 'updated_at', u.updated_at, 'is_anonymous', u.is_anonymous)";
+
+/// What a password check needs.
+#[derive(Debug)]
+pub struct Credentials {
+    pub id: Uuid,
+    pub password_hash: Option<String>,
+    pub confirmed: bool,
+}
+
+pub async fn user_json(client: &Client, id: Uuid) -> Result<Option<Value>, AuthError> {
+    let sql =
+        format!("select {USER_JSON} from auth.users u where u.id = $1 and u.deleted_at is null");
+    Ok(client.query_opt(&sql, &[&id]).await?.map(|row| row.get(0)))
+}
+
+pub async fn find_by_email(client: &Client, email: &str) -> Result<Option<Credentials>, AuthError> {
+    let row = client
+        .query_opt(
+            "select id, encrypted_password, email_confirmed_at is not null from auth.users
+              where lower(email) = lower($1) and deleted_at is null",
+            &[&email],
+        )
+        .await?;
+    Ok(row.map(|row| Credentials {
+        id: row.get(0),
+        password_hash: row.get(1),
+        confirmed: row.get(2),
+    }))
+}
+
+/// Creates a user with an email identity; answers its JSON, or `user_already_exists`.
+pub async fn create_user(
+    client: &Client,
+    email: &str,
+    password_hash: Option<&str>,
+    confirmed: bool,
+    user_metadata: &Value,
+    app_metadata: &Value,
+) -> Result<Value, AuthError> {
+    let id = Uuid::new_v4();
+    let mut app = json!({ "provider": "email", "providers": ["email"] });
+    if let (Some(app), Some(extra)) = (app.as_object_mut(), app_metadata.as_object()) {
+        app.extend(extra.clone());
+    }
+    let sql = "with u as (
+           insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+                                   raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous)
+           values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, $3,
+                   case when $4 then now() end, $5, $6, now(), now(), false)
+           returning *)
+         insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
+         select u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', u.email,
+                'email_verified', $4, 'phone_verified', false), 'email', now(), now() from u";
+    match client
+        .execute(
+            sql,
+            &[&id, &email, &password_hash, &confirmed, &app, user_metadata],
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(error) if error.code().is_some_and(|c| c.code() == "23505") => {
+            return Err(AuthError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "user_already_exists",
+                "User already registered",
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    user_json(client, id)
+        .await?
+        .ok_or_else(|| AuthError::internal("a new user vanished"))
+}
+
+/// A new session with its first refresh token; answers (session id, refresh token, user).
+pub async fn start_session(
+    client: &Client,
+    user: Uuid,
+) -> Result<(Uuid, String, Value), AuthError> {
+    let session = Uuid::new_v4();
+    let token = random_token(32);
+    let sql = format!(
+        "with s as (insert into auth.sessions (id, user_id, created_at, updated_at, aal)
+                    values ($1, $2, now(), now(), 'aal1') returning id),
+              t as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, session_id)
+                    select '00000000-0000-0000-0000-000000000000', $3, $2::text, false, now(), now(), s.id from s returning 1),
+              u as (update auth.users set last_sign_in_at = now(), updated_at = now() where id = $2 returning *)
+         select {USER_JSON} from u, (select count(*) from t) _t"
+    );
+    let row = client.query_one(&sql, &[&session, &user, &token]).await?;
+    Ok((session, token, row.get(0)))
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// (session, user, the refresh token the client should now hold)
+    Ok(Uuid, Uuid, String),
+    NotFound,
+    /// Reused outside the reuse interval: the session is gone.
+    AlreadyUsed,
+}
+
+/// Rotates `token`. A token that was already rotated answers the session's current
+/// token if it is that token's parent or was rotated within `reuse_interval` seconds;
+/// any other reuse revokes the whole session (someone else may hold the token).
+pub async fn refresh(
+    client: &mut Client,
+    token: &str,
+    reuse_interval: f64,
+) -> Result<Refreshed, AuthError> {
+    let tx = client.transaction().await?;
+    let Some(row) = tx
+        .query_opt(
+            "select rt.revoked, rt.session_id, s.user_id,
+                    rt.updated_at + make_interval(secs => $2) > now()
+               from auth.refresh_tokens rt join auth.sessions s on s.id = rt.session_id
+              where rt.token = $1
+              for update of rt, s",
+            &[&token, &reuse_interval],
+        )
+        .await?
+    else {
+        return Ok(Refreshed::NotFound);
+    };
+    let (revoked, session, user, within_interval): (Option<bool>, Uuid, Uuid, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let outcome = if revoked.unwrap_or(false) {
+        let active = tx
+            .query_opt(
+                "select token, parent from auth.refresh_tokens
+                  where session_id = $1 and not coalesce(revoked, false) order by id desc limit 1",
+                &[&session],
+            )
+            .await?;
+        match active {
+            Some(active)
+                if within_interval
+                    || active.get::<_, Option<String>>(1).as_deref() == Some(token) =>
+            {
+                Refreshed::Ok(session, user, active.get(0))
+            }
+            _ => {
+                tx.execute("delete from auth.sessions where id = $1", &[&session])
+                    .await?;
+                Refreshed::AlreadyUsed
+            }
+        }
+    } else {
+        let next = random_token(32);
+        tx.execute(
+            "with old as (update auth.refresh_tokens set revoked = true, updated_at = now()
+                           where token = $1 returning session_id, user_id)
+             insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent, session_id)
+             select '00000000-0000-0000-0000-000000000000', $2, old.user_id, false, now(), now(), $1, old.session_id from old",
+            &[&token, &next],
+        )
+        .await?;
+        tx.execute(
+            "update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now() where id = $1",
+            &[&session],
+        )
+        .await?;
+        Refreshed::Ok(session, user, next)
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+pub async fn session_exists(client: &Client, session: Uuid) -> Result<bool, AuthError> {
+    Ok(client
+        .query_opt("select 1 from auth.sessions where id = $1", &[&session])
+        .await?
+        .is_some())
+}
+
+/// Ends sessions of `user`: all of them (`global`), only `session` (`local`), or all
+/// but `session` (`others`).
+pub async fn end_sessions(
+    client: &Client,
+    user: Uuid,
+    session: Uuid,
+    scope: &str,
+) -> Result<(), AuthError> {
+    let sql = match scope {
+        "local" => "delete from auth.sessions where user_id = $1 and id = $2",
+        "others" => "delete from auth.sessions where user_id = $1 and id <> $2",
+        _ => "delete from auth.sessions where user_id = $1 and $2::uuid is not null",
+    };
+    client.execute(sql, &[&user, &session]).await?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Running one API request in PostgreSQL the way PostgREST does: one transaction, the
+//! caller's role and JWT claims set locally, then the statement.
+//!
+//! The four messages (BEGIN, the settings, the statement, COMMIT) are pipelined over one
+//! pooled connection, so a request costs one network round trip to the database. The
+//! statement is sent with its parameter types (all text, cast in SQL), which skips the
+//! separate prepare round trip. COMMIT after a failed statement is PostgreSQL's
+//! ROLLBACK, so pipelining never commits half a request.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::{
+    NoTls, Row,
+    types::{ToSql, Type},
+};
+
+/// Who the request runs as.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The database role from the JWT's `role` claim (anon without a user JWT).
+    pub role: String,
+    /// The JWT's claims as JSON text, for `request.jwt.claims`.
+    pub claims: String,
+}
+
+/// How the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Commit,
+    /// `Prefer: tx=rollback`: run everything, keep nothing.
+    Rollback,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
+}
+
+/// Connections as the `authenticator` role.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    pub fn new(config: tokio_postgres::Config, max_connections: usize) -> Result<Self, DbError> {
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection left mid-transaction by a dropped request is rolled back
+                // and checked before anyone else gets it.
+                recycling_method: RecyclingMethod::Clean,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .build()
+            .map_err(|error| DbError::Unavailable(error.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|error| DbError::Unavailable(error.to_string()))
+    }
+
+    /// Runs `sql` with text `params` as `caller` in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run(
+        &self,
+        caller: &Caller,
+        method: &str,
+        path: &str,
+        read_only: bool,
+        finish: Finish,
+        sql: &str,
+        params: &[String],
+    ) -> Result<Vec<Row>, DbError> {
+        let client = self.client().await?;
+        let begin = if read_only {
+            "BEGIN READ ONLY"
+        } else {
+            "BEGIN"
+        };
+        let end = match finish {
+            Finish::Commit => "COMMIT",
+            Finish::Rollback => "ROLLBACK",
+        };
+        let settings = settings(caller, &method, &path);
+        let typed = typed(params);
+        let (begun, set, rows, ended) = tokio::join!(
+            client.batch_execute(begin),
+            client.query_typed(SET_CALLER, &settings),
+            client.query_typed(sql, &typed),
+            client.batch_execute(end),
+        );
+        begun?;
+        set?;
+        let rows = rows?;
+        ended?;
+        Ok(rows)
+    }
+
+    /// Like [`Db::run`], but `decide` sees the rows before the transaction ends and may
+    /// refuse them (the transaction then rolls back). Costs a second round trip, so it
+    /// is used only where PostgREST must look at a write's result first.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_checked<T>(
+        &self,
+        caller: &Caller,
+        method: &str,
+        path: &str,
+        finish: Finish,
+        sql: &str,
+        params: &[String],
+        decide: impl FnOnce(&[Row]) -> Result<T, T>,
+    ) -> Result<Result<T, T>, DbError> {
+        let client = self.client().await?;
+        let settings = settings(caller, &method, &path);
+        let typed = typed(params);
+        let (begun, set, rows) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.query_typed(SET_CALLER, &settings),
+            client.query_typed(sql, &typed),
+        );
+        let rows = match begun.and(set).and(rows) {
+            Ok(rows) => rows,
+            Err(error) => {
+                client.batch_execute("ROLLBACK").await?;
+                return Err(error.into());
+            }
+        };
+        let decision = decide(&rows);
+        let end = match (&decision, finish) {
+            (Ok(_), Finish::Commit) => "COMMIT",
+            _ => "ROLLBACK",
+        };
+        client.batch_execute(end).await?;
+        Ok(decision)
+    }
+}
+
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// What PostgREST sets for each request, transaction-local.
+const SET_CALLER: &str = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), \
+                          set_config('request.method', $3, true), set_config('request.path', $4, true)";
+
+fn settings<'a>(caller: &'a Caller, method: &'a &str, path: &'a &str) -> [Param<'a>; 4] {
+    [
+        (&caller.role, Type::TEXT),
+        (&caller.claims, Type::TEXT),
+        (method, Type::TEXT),
+        (path, Type::TEXT),
+    ]
+}
+
+/// Every value travels as text; the SQL casts it to the column's type.
+fn typed(params: &[String]) -> Vec<Param<'_>> {
+    params
+        .iter()
+        .map(|p| (p as &(dyn ToSql + Sync), Type::TEXT))
+        .collect()
+}

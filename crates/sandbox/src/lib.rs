@@ -1,0 +1,134 @@
+//! A local server that speaks Supabase's Auth and REST protocols over a real
+//! PostgreSQL, so Jobdeck (and supabase-js, supabase-py) run without a hosted project.
+//!
+//! # Layout
+//! - [`start`] / [`Running`]: the sandbox's life: its data directory and keys, the
+//!   PostgreSQL it starts or is given, the bootstrap and migrations, the HTTP server,
+//!   a clean stop.
+//! - [`app`]: the HTTP routes over an [`AppState`]: `/auth/v1` ([`auth`]),
+//!   `/rest/v1` ([`rest`]) and `/inbox` (the local mail catcher).
+//! - [`db`]: runs each API request as its caller, the way PostgREST does.
+//! - [`keys`]: the JWT secret, the API keys and access tokens.
+//!
+//! Authorization is PostgreSQL's: requests run as `anon`, `authenticated` or
+//! `service_role` with the caller's claims, and grants and row-level security decide.
+
+pub mod auth;
+pub mod db;
+pub mod keys;
+pub mod rest;
+mod sandbox;
+
+use std::sync::Arc;
+
+use axum::{Router, extract::DefaultBodyLimit, http::HeaderMap, routing::get};
+
+use db::{Caller, Db};
+use keys::Keys;
+use rest::{error::RestError, schema::Schema};
+pub use sandbox::{Options, Running, SandboxError, Status, read_status, start};
+
+/// Request bodies larger than this are refused with 413, as Supabase's gateway does.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where clients reach the sandbox, e.g. `http://127.0.0.1:54321`.
+    pub api_url: String,
+    /// Access-token lifetime in seconds.
+    pub jwt_expiry: u64,
+    /// Seconds a rotated refresh token may still be presented without revoking the
+    /// session (a client that lost the answer to its refresh).
+    pub refresh_reuse_interval: f64,
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    pub keys: Keys,
+    /// Connections as `authenticator`, for REST requests.
+    pub db: Db,
+    /// Connections as `supabase_auth_admin`, for the auth schema.
+    pub auth_db: Db,
+    pub settings: Settings,
+    pub inbox: auth::inbox::Inbox,
+    schema: Arc<Schema>,
+}
+
+impl AppState {
+    pub fn new(keys: Keys, db: Db, auth_db: Db, settings: Settings, schema: Schema) -> Self {
+        Self {
+            keys,
+            db,
+            auth_db,
+            settings,
+            inbox: auth::inbox::Inbox::default(),
+            schema: Arc::new(schema),
+        }
+    }
+
+    pub fn schema(&self) -> Arc<Schema> {
+        Arc::clone(&self.schema)
+    }
+
+    /// The gateway's rule: an `apikey` header (or `?apikey=`) naming one of this
+    /// project's keys.
+    pub fn check_api_key(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), RestError> {
+        let from_query = || {
+            form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .find(|(k, _)| k == "apikey")
+                .map(|(_, v)| v.into_owned())
+        };
+        let key = headers
+            .get("apikey")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(from_query)
+            .ok_or(RestError::MissingApiKey)?;
+        if key == self.keys.anon_key || key == self.keys.service_role_key {
+            Ok(())
+        } else {
+            Err(RestError::InvalidApiKey)
+        }
+    }
+
+    /// Who a REST request runs as: the bearer JWT's role and claims, or the API key's
+    /// when there is no bearer token.
+    pub fn rest_caller(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Caller, RestError> {
+        self.check_api_key(headers, query)?;
+        let bearer = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_string());
+        let token = match bearer {
+            Some(token) => token,
+            None => headers
+                .get("apikey")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(&self.keys.anon_key)
+                .to_string(),
+        };
+        let claims = self.keys.verify(&token).map_err(RestError::Jwt)?;
+        let role = claims["role"].as_str().unwrap_or("anon").to_string();
+        Ok(Caller {
+            role,
+            claims: claims.to_string(),
+        })
+    }
+}
+
+/// The sandbox's HTTP routes.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .nest("/auth/v1", auth::router(Arc::clone(&state)))
+        .nest("/rest/v1", rest::router())
+        .route("/inbox", get(auth::inbox::list))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
