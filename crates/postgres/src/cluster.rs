@@ -107,6 +107,7 @@ impl Cluster {
         let data_dir = &self.options.data_dir;
         fs::create_dir_all(data_dir)
             .map_err(Error::io(format!("creating {}", data_dir.display())))?;
+        self.check_reachable()?;
         fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))
             .map_err(Error::io(format!("restricting {}", data_dir.display())))?;
         self.give_to_server_user(data_dir)?;
@@ -258,6 +259,37 @@ impl Cluster {
         let text = fs::read_to_string(self.options.data_dir.join("postmaster.pid")).ok()?;
         let pid: u32 = text.lines().next()?.trim().parse().ok()?;
         Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    }
+
+    /// When the server runs as another user, it must be able to pass through every
+    /// directory above its data; say so now rather than let initdb fail obscurely.
+    fn check_reachable(&self) -> Result<(), Error> {
+        let Some(run_as) = &self.run_as else {
+            return Ok(());
+        };
+        let data_dir = self
+            .options
+            .data_dir
+            .canonicalize()
+            .map_err(Error::io(format!(
+                "resolving {}",
+                self.options.data_dir.display()
+            )))?;
+        for dir in data_dir.ancestors().skip(1) {
+            let meta =
+                fs::metadata(dir).map_err(Error::io(format!("reading {}", dir.display())))?;
+            let mode = meta.permissions().mode();
+            let can_enter = mode & 0o001 != 0
+                || (meta.uid() == run_as.uid && mode & 0o100 != 0)
+                || (meta.gid() == run_as.gid && mode & 0o010 != 0);
+            if !can_enter {
+                return Err(Error::Unreachable {
+                    user: run_as.user.clone(),
+                    dir: dir.to_path_buf(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn give_to_server_user(&self, path: &Path) -> Result<(), Error> {

@@ -13,6 +13,9 @@ pub enum Error {
     )]
     NoUnprivilegedUser,
 
+    #[error("PostgreSQL runs as `{user}`, which cannot enter {}: choose a data directory it can reach (or open that directory with chmod o+x)", .dir.display())]
+    Unreachable { user: String, dir: PathBuf },
+
     #[error("{action}: {source}")]
     Io {
         action: String,

@@ -18,4 +18,4 @@ pub mod testing;
 
 pub use cluster::{Cluster, ClusterOptions, RunningCluster};
 pub use error::Error;
-pub use schema::{MIGRATIONS, Migration, apply_bootstrap, apply_migrations};
+pub use schema::{MIGRATIONS, Migration, apply_bootstrap, apply_migrations, set_login_password};

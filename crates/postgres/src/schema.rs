@@ -27,13 +27,17 @@ pub const MIGRATIONS: &[Migration] = include!(concat!(env!("OUT_DIR"), "/migrati
 /// Any number would do; it only has to be the same for every process that migrates.
 const MIGRATION_LOCK: i64 = 0x006a_6f62_6465_636b; // "jobdeck" in ASCII
 
+/// Serializes role changes across the whole cluster until the transaction ends.
+/// Roles are shared by every database of a cluster while advisory locks are not, so
+/// the lock is taken on the role catalog itself (this needs a superuser, as creating
+/// the roles does).
+const LOCK_ROLES: &str = "lock table pg_catalog.pg_authid in share row exclusive mode";
+
 /// Makes a plain PostgreSQL database look like a fresh Supabase project. Safe to run
-/// again. Roles are cluster-wide, so concurrent bootstraps serialize on a lock.
+/// again, also concurrently on several databases of one cluster.
 pub async fn apply_bootstrap(client: &Client) -> Result<(), Error> {
     client
-        .batch_execute(&format!(
-            "select pg_advisory_lock({MIGRATION_LOCK});\n{BOOTSTRAP}\nselect pg_advisory_unlock({MIGRATION_LOCK});"
-        ))
+        .batch_execute(&format!("begin;\n{LOCK_ROLES};\n{BOOTSTRAP}\ncommit;"))
         .await?;
     Ok(())
 }
@@ -95,4 +99,20 @@ async fn apply_pending(client: &mut Client) -> Result<Vec<&'static str>, Error> 
         done.push(migration.version);
     }
     Ok(done)
+}
+
+/// Lets `role` log in with `password`, serialized with every other role change.
+pub async fn set_login_password(client: &Client, role: &str, password: &str) -> Result<(), Error> {
+    // ALTER ROLE takes no parameters; quote both as PostgreSQL's own functions do.
+    let sql: String = client
+        .query_one(
+            "select format('alter role %I with login password %L', $1::text, $2::text)",
+            &[&role, &password],
+        )
+        .await?
+        .get(0);
+    client
+        .batch_execute(&format!("begin; {LOCK_ROLES}; {sql}; commit;"))
+        .await?;
+    Ok(())
 }

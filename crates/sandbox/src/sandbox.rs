@@ -17,7 +17,7 @@ use std::{
 };
 
 use jobdeck_postgres::{
-    Cluster, ClusterOptions, RunningCluster, apply_bootstrap, apply_migrations,
+    Cluster, ClusterOptions, RunningCluster, apply_bootstrap, apply_migrations, set_login_password,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -248,11 +248,7 @@ pub async fn start(options: Options) -> Result<Running, SandboxError> {
         ("authenticator", &config.authenticator_password),
         ("supabase_auth_admin", &config.auth_admin_password),
     ] {
-        admin
-            .batch_execute(&format!(
-                "alter role {role} with login password '{password}'"
-            ))
-            .await?;
+        set_login_password(&admin, role, password).await?;
     }
     let schema = Schema::load(&admin).await?;
     drop(admin);

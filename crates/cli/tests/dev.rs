@@ -1,0 +1,194 @@
+//! `jobdeck dev` as a user runs it: the real binary, its own PostgreSQL, real HTTP.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    process::{ExitStatus, Stdio},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+    time::timeout,
+};
+
+const JOBDECK: &str = env!("CARGO_BIN_EXE_jobdeck");
+/// Generous: a first start runs initdb.
+const START_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Starts `jobdeck dev` and waits until it says it is serving.
+async fn start(data_dir: &Path) -> Child {
+    let mut child = Command::new(JOBDECK)
+        .args([
+            "dev",
+            "--port",
+            "0",
+            "--seed-user",
+            "seed@example.com:correct horse",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("jobdeck dev starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    timeout(START_DEADLINE, async {
+        while let Some(line) = lines.next_line().await.expect("reading stdout") {
+            if line.contains("Stop it with Ctrl-C") {
+                return;
+            }
+        }
+        panic!("jobdeck dev exited before serving");
+    })
+    .await
+    .expect("jobdeck dev serves within the deadline");
+    // Keep draining stdout so the sandbox never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+async fn status(data_dir: &Path) -> Result<HashMap<String, String>, String> {
+    let output = Command::new(JOBDECK)
+        .args(["dev", "status", "-o", "env", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .await
+        .expect("jobdeck dev status runs");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect())
+}
+
+async fn stop(mut child: Child) -> ExitStatus {
+    let pid = child.id().expect("a running child").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(killed.success());
+    timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("stops within a minute")
+        .expect("an exit status")
+}
+
+async fn post(url: &str, key: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("apikey", key)
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the sandbox answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn sign_in(env: &HashMap<String, String>, email: &str) -> (u16, Value) {
+    post(
+        &format!("{}/auth/v1/token?grant_type=password", env["API_URL"]),
+        &env["ANON_KEY"],
+        None,
+        json!({ "email": email, "password": "correct horse" }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn start_status_refuse_a_second_stop_and_restart_with_everything_kept() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data_dir = dir.path().join("sandbox");
+
+    let first = start(&data_dir).await;
+    let env = status(&data_dir).await.expect("status while running");
+    for key in [
+        "API_URL",
+        "ANON_KEY",
+        "SERVICE_ROLE_KEY",
+        "JWT_SECRET",
+        "DB_URL",
+    ] {
+        assert!(
+            env.get(key).is_some_and(|v| !v.is_empty()),
+            "{key} in `dev status -o env`"
+        );
+    }
+
+    let (code, session) = sign_in(&env, "seed@example.com").await;
+    assert_eq!(code, 200, "the seeded user signs in: {session}");
+    let token = session["access_token"].as_str().expect("a token");
+    let (code, job) = post(
+        &format!("{}/rest/v1/rpc/enqueue_job", env["API_URL"]),
+        &env["ANON_KEY"],
+        Some(token),
+        json!({ "kind": "hello", "context": { "name": "kept" } }),
+    )
+    .await;
+    assert_eq!(code, 200, "{job}");
+    let (code, _) = post(
+        &format!("{}/auth/v1/signup", env["API_URL"]),
+        &env["ANON_KEY"],
+        None,
+        json!({ "email": "later@example.com", "password": "correct horse" }),
+    )
+    .await;
+    assert_eq!(code, 200);
+
+    let second = Command::new(JOBDECK)
+        .args(["dev", "--port", "0", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .await
+        .expect("a second jobdeck dev runs");
+    assert!(
+        !second.status.success(),
+        "a second sandbox on the same data is refused"
+    );
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("already running"), "it says why: {said}");
+
+    assert!(stop(first).await.success(), "SIGTERM is a clean stop");
+    let err = status(&data_dir).await.expect_err("no status once stopped");
+    assert!(err.contains("no sandbox is running"), "{err}");
+    assert!(
+        !data_dir.join("postgres/postmaster.pid").exists(),
+        "PostgreSQL stopped with it"
+    );
+
+    let again = start(&data_dir).await;
+    let env2 = status(&data_dir).await.expect("status after restart");
+    assert_eq!(env2["ANON_KEY"], env["ANON_KEY"], "keys survive a restart");
+    assert_eq!(env2["JWT_SECRET"], env["JWT_SECRET"]);
+    let (code, session) = sign_in(&env2, "later@example.com").await;
+    assert_eq!(code, 200, "users survive a restart: {session}");
+    let (code, session) = sign_in(&env2, "seed@example.com").await;
+    assert_eq!(code, 200);
+    let rows: Value = reqwest::Client::new()
+        .get(format!("{}/rest/v1/jobs?select=context", env2["API_URL"]))
+        .header("apikey", &env2["ANON_KEY"])
+        .bearer_auth(session["access_token"].as_str().expect("a token"))
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        rows,
+        json!([{ "context": { "name": "kept" } }]),
+        "jobs survive a restart"
+    );
+    assert!(stop(again).await.success());
+}

@@ -1,0 +1,194 @@
+//! A real sandbox over real HTTP for each test: its own database on the test cluster,
+//! its own data directory, a free port.
+
+#![allow(dead_code)]
+
+use jobdeck_postgres::testing::TestDatabase;
+use jobdeck_sandbox::{Options, Status};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub struct TestSandbox {
+    pub status: Status,
+    pub database: TestDatabase,
+    pub http: Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A signed-in user's session as the sandbox answered it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub email: String,
+}
+
+impl Session {
+    pub fn from_json(body: &Value) -> Session {
+        Session {
+            access_token: body["access_token"].as_str().expect("access_token").into(),
+            refresh_token: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .into(),
+            user_id: body["user"]["id"].as_str().expect("user.id").into(),
+            email: body["user"]["email"].as_str().expect("user.email").into(),
+        }
+    }
+}
+
+impl TestSandbox {
+    pub async fn start() -> TestSandbox {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut Options)) -> TestSandbox {
+        Self::start_on(TestDatabase::new().await, configure).await
+    }
+
+    /// A sandbox on a database prepared by the caller (for fixture tables).
+    pub async fn start_on(
+        database: TestDatabase,
+        configure: impl FnOnce(&mut Options),
+    ) -> TestSandbox {
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let mut options = Options {
+            data_dir: data_dir.path().to_path_buf(),
+            db_url: Some(database.admin_url()),
+            port: 0,
+            jwt_expiry: 3600,
+            refresh_reuse_interval: 10.0,
+            seed_users: Vec::new(),
+        };
+        configure(&mut options);
+        let running = jobdeck_sandbox::start(options)
+            .await
+            .expect("the sandbox starts");
+        let status = running.status.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            running
+                .serve(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("the sandbox serves");
+        });
+        TestSandbox {
+            status,
+            database,
+            http: Client::new(),
+            stop: Some(stop),
+            server: Some(server),
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Stops serving and waits until the server has finished.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server task");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.status.api_url)
+    }
+
+    /// A request with the anon key, as a signed-out client sends it.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .header("apikey", &self.status.anon_key)
+            .header("x-supabase-api-version", "2024-01-01")
+    }
+
+    /// A request as `session`'s user.
+    pub fn user(&self, session: &Session, method: Method, path: &str) -> RequestBuilder {
+        self.anon(method, path).bearer_auth(&session.access_token)
+    }
+
+    pub fn service(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .header("apikey", &self.status.service_role_key)
+            .bearer_auth(&self.status.service_role_key)
+    }
+
+    pub async fn sign_up(&self, email: &str, password: &str) -> Session {
+        let (status, body) = send(
+            self.anon(Method::POST, "/auth/v1/signup")
+                .json(&json!({ "email": email, "password": password })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "sign-up: {body}");
+        Session::from_json(&body)
+    }
+
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Session, (StatusCode, Value)> {
+        let (status, body) = send(
+            self.anon(Method::POST, "/auth/v1/token?grant_type=password")
+                .json(&json!({ "email": email, "password": password })),
+        )
+        .await;
+        if status == StatusCode::OK {
+            Ok(Session::from_json(&body))
+        } else {
+            Err((status, body))
+        }
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        send(
+            self.anon(Method::POST, "/auth/v1/token?grant_type=refresh_token")
+                .json(&json!({ "refresh_token": refresh_token })),
+        )
+        .await
+    }
+
+    /// Calls a job function as `session`'s user.
+    pub async fn rpc(&self, session: &Session, function: &str, args: Value) -> (StatusCode, Value) {
+        send(
+            self.user(session, Method::POST, &format!("/rest/v1/rpc/{function}"))
+                .json(&args),
+        )
+        .await
+    }
+}
+
+impl Drop for TestSandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Sends a request; answers the status and the JSON body (`null` when empty).
+pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+    let response: Response = request.send().await.expect("the sandbox answers");
+    let status = response.status();
+    let text = response.text().await.expect("a body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// A unique email address for this test run.
+pub fn email(name: &str) -> String {
+    format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple())
+}

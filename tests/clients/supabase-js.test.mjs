@@ -1,0 +1,138 @@
+// supabase-js, as published on npm and used unchanged, against a running sandbox.
+// API_URL and ANON_KEY come from `jobdeck dev status -o env`; the sandbox must run
+// with `--refresh-reuse-interval 0` so reuse detection is tested without waiting.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createClient } from "@supabase/supabase-js";
+
+const { API_URL, ANON_KEY } = process.env;
+assert.ok(API_URL && ANON_KEY, "API_URL and ANON_KEY must be set");
+
+const client = () =>
+  createClient(API_URL, ANON_KEY, {
+    auth: { persistSession: false, autoRefreshToken: false },
+  });
+const unique = (name) => `${name}-${Date.now()}-${Math.random().toString(16).slice(2)}@example.com`;
+
+async function signedUp(name) {
+  const supabase = client();
+  const email = unique(name);
+  const { data, error } = await supabase.auth.signUp({ email, password: "correct horse" });
+  assert.equal(error, null);
+  assert.equal(data.user.email, email);
+  assert.ok(data.session?.access_token, "auto-confirm gives a session");
+  return { supabase, email, session: data.session };
+}
+
+test("sign up, sign in, get the user, refresh, sign out", async () => {
+  const { email } = await signedUp("auth");
+  const supabase = client();
+
+  const wrong = await supabase.auth.signInWithPassword({ email, password: "wrong horse" });
+  assert.equal(wrong.error?.code, "invalid_credentials");
+
+  const { data, error } = await supabase.auth.signInWithPassword({ email, password: "correct horse" });
+  assert.equal(error, null);
+  const { data: who } = await supabase.auth.getUser();
+  assert.equal(who.user.email, email);
+
+  const refreshed = await supabase.auth.refreshSession();
+  assert.equal(refreshed.error, null);
+  assert.notEqual(refreshed.data.session.refresh_token, data.session.refresh_token, "rotated");
+
+  const { error: outError } = await supabase.auth.signOut();
+  assert.equal(outError, null);
+  const again = await client().auth.refreshSession({ refresh_token: refreshed.data.session.refresh_token });
+  assert.ok(again.error, "the session is over");
+});
+
+test("a refresh token reused two generations later revokes the session", async () => {
+  const { session } = await signedUp("reuse");
+  const a = client();
+  const second = await a.auth.refreshSession({ refresh_token: session.refresh_token });
+  assert.equal(second.error, null);
+  const third = await a.auth.refreshSession({ refresh_token: second.data.session.refresh_token });
+  assert.equal(third.error, null);
+
+  const stolen = await client().auth.refreshSession({ refresh_token: session.refresh_token });
+  assert.equal(stolen.error?.code, "refresh_token_already_used");
+  const after = await client().auth.refreshSession({ refresh_token: third.data.session.refresh_token });
+  assert.ok(after.error, "every token of the session is revoked");
+});
+
+test("sign in with an emailed code read from the sandbox inbox", async () => {
+  const supabase = client();
+  const email = unique("otp");
+  const sent = await supabase.auth.signInWithOtp({ email });
+  assert.equal(sent.error, null);
+  const inbox = await (await fetch(`${API_URL}/inbox?email=${encodeURIComponent(email)}`)).json();
+  const { data, error } = await supabase.auth.verifyOtp({ email, token: inbox.at(-1).code, type: "email" });
+  assert.equal(error, null);
+  assert.equal(data.user.email, email);
+});
+
+test("jobs: rpc, select with filters, order, range and count, insert and delete under RLS", async () => {
+  const alice = (await signedUp("alice")).supabase;
+  const bob = (await signedUp("bob")).supabase;
+
+  for (const [name, priority] of [["Ada", 1], ["Grace", 5], ["Alan", 3]]) {
+    const { error } = await alice.rpc("enqueue_job", { kind: "hello", context: { name }, priority });
+    assert.equal(error, null);
+  }
+  const inserted = await alice.from("jobs").insert({ kind: "sleep", context: { seconds: 1 } }).select("id, status").single();
+  assert.equal(inserted.error, null);
+  assert.equal(inserted.data.status, "waiting");
+
+  const page = await alice
+    .from("jobs")
+    .select("id, kind, context", { count: "exact" })
+    .eq("kind", "hello")
+    .order("priority", { ascending: false })
+    .range(0, 1);
+  assert.equal(page.error, null);
+  assert.equal(page.count, 3);
+  assert.deepEqual(page.data.map((j) => j.context.name), ["Grace", "Alan"]);
+
+  const filtered = await alice.from("jobs").select("id").in("kind", ["sleep"]).is("ended_at", null);
+  assert.equal(filtered.data.length, 1);
+  const either = await alice.from("jobs").select("id").or("priority.gt.4,kind.eq.sleep");
+  assert.equal(either.data.length, 2);
+
+  const bobSees = await bob.from("jobs").select("*", { count: "exact" });
+  assert.equal(bobSees.error, null);
+  assert.equal(bobSees.count, 0, "bob sees none of alice's jobs");
+  const bobDeletes = await bob.from("jobs").delete().eq("id", inserted.data.id).select();
+  assert.deepEqual(bobDeletes.data, [], "bob deletes nothing of alice's");
+  const bobUpdates = await bob.from("jobs").update({ status: "finished" }).eq("id", inserted.data.id);
+  assert.equal(bobUpdates.error?.code, "42501", "nobody updates jobs directly");
+
+  const claimed = await alice.rpc("claim_jobs", { worker: "js", max_jobs: 10, kinds: ["hello"] });
+  assert.equal(claimed.error, null);
+  assert.equal(claimed.data.length, 3);
+  const [first] = claimed.data;
+  const finished = await alice.rpc("finish_job", { id: first.id, worker: "js", result: { ok: true } });
+  assert.equal(finished.data.status, "finished");
+  const again = await alice.rpc("finish_job", { id: first.id, worker: "js" });
+  assert.equal(again.error?.code, "JD002", "the lease is gone once finished");
+
+  const counts = await alice.rpc("job_counts");
+  const byStatus = Object.fromEntries(counts.data.map((c) => [c.status, c.count]));
+  assert.deepEqual(byStatus, { finished: 1, running: 2, waiting: 1 });
+
+  const deleted = await alice.from("jobs").delete().eq("id", inserted.data.id);
+  assert.equal(deleted.error, null);
+  const gone = await alice.from("jobs").select("id").eq("id", inserted.data.id).maybeSingle();
+  assert.equal(gone.data, null);
+});
+
+test("anon gets nothing and a bad filter is a clear error", async () => {
+  const anon = client();
+  const read = await anon.from("jobs").select("*");
+  assert.equal(read.error?.code, "42501");
+  const enqueue = await anon.rpc("enqueue_job", { kind: "hello" });
+  assert.equal(enqueue.error?.code, "42501");
+
+  const alice = (await signedUp("bad")).supabase;
+  const bad = await alice.from("jobs").select("id").filter("id", "nonsense", "1");
+  assert.equal(bad.error?.code, "PGRST100");
+});
