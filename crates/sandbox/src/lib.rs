@@ -9,6 +9,7 @@
 //!   `/rest/v1` ([`rest`]) and `/inbox` (the local mail catcher).
 //! - [`db`]: runs each API request as its caller, the way PostgREST does.
 //! - [`keys`]: the JWT secret, the API keys and access tokens.
+//! - [`testing`] (feature `testing`): a real sandbox per test, for every crate's tests.
 //!
 //! Authorization is PostgreSQL's: requests run as `anon`, `authenticated` or
 //! `service_role` with the caller's claims, and grants and row-level security decide.
@@ -18,6 +19,8 @@ pub mod db;
 pub mod keys;
 pub mod rest;
 mod sandbox;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 

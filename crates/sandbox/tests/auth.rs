@@ -1,10 +1,8 @@
 //! `/auth/v1` over real HTTP: what a Supabase client sees from GoTrue.
 
-mod support;
-
+use jobdeck_sandbox::testing::{TestSandbox, email, send};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::{TestSandbox, email, send};
 
 #[tokio::test]
 async fn sign_up_sign_in_get_and_update_the_user() {
@@ -141,7 +139,7 @@ async fn refresh_rotates_and_a_reused_old_token_revokes_the_session() {
 
     let (status, body) = sandbox.refresh(&first.refresh_token).await;
     assert_eq!(status, StatusCode::OK);
-    let second = support::Session::from_json(&body);
+    let second = jobdeck_sandbox::testing::Session::from_json(&body);
     assert_ne!(second.refresh_token, first.refresh_token, "rotated");
 
     // The parent of the active token may be presented again (a client that lost the
@@ -151,7 +149,7 @@ async fn refresh_rotates_and_a_reused_old_token_revokes_the_session() {
     assert_eq!(body["refresh_token"], second.refresh_token.as_str());
 
     let (_, body) = sandbox.refresh(&second.refresh_token).await;
-    let third = support::Session::from_json(&body);
+    let third = jobdeck_sandbox::testing::Session::from_json(&body);
 
     // The first token is now two generations old: someone else may hold it.
     let (status, body) = sandbox.refresh(&first.refresh_token).await;
@@ -176,9 +174,9 @@ async fn within_the_reuse_interval_an_old_token_gets_the_current_one() {
     let sandbox = TestSandbox::start().await;
     let first = sandbox.sign_up(&email("reuse"), "correct horse").await;
     let (_, body) = sandbox.refresh(&first.refresh_token).await;
-    let second = support::Session::from_json(&body);
+    let second = jobdeck_sandbox::testing::Session::from_json(&body);
     let (_, body) = sandbox.refresh(&second.refresh_token).await;
-    let third = support::Session::from_json(&body);
+    let third = jobdeck_sandbox::testing::Session::from_json(&body);
     let (status, body) = sandbox.refresh(&first.refresh_token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["refresh_token"], third.refresh_token.as_str());
@@ -268,7 +266,7 @@ async fn sign_in_with_an_emailed_code_from_the_local_inbox() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let session = support::Session::from_json(&body);
+    let session = jobdeck_sandbox::testing::Session::from_json(&body);
     assert_eq!(session.email, address);
 
     let (status, _) = send(

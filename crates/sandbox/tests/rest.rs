@@ -1,12 +1,10 @@
 //! `/rest/v1` over real HTTP: PostgREST's protocol, with PostgreSQL deciding access.
 
-mod support;
-
 use jobdeck_postgres::testing::TestDatabase;
+use jobdeck_sandbox::testing::{Session, TestSandbox, email, send};
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{Session, TestSandbox, email, send};
 
 /// A table of the kind any Supabase app has: owned rows, an owner-only policy.
 const NOTES: &str = "

@@ -1,14 +1,14 @@
-//! A real sandbox over real HTTP for each test: its own database on the test cluster,
-//! its own data directory, a free port.
-
-#![allow(dead_code)]
+//! A real sandbox over real HTTP for each test: its own database on the test cluster
+//! (`jobdeck_postgres::testing`), its own data directory, a free port.
 
 use jobdeck_postgres::testing::TestDatabase;
-use jobdeck_sandbox::{Options, Status};
+
+use crate::{Options, Status};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+#[derive(Debug)]
 pub struct TestSandbox {
     pub status: Status,
     pub database: TestDatabase,
@@ -65,9 +65,7 @@ impl TestSandbox {
             seed_users: Vec::new(),
         };
         configure(&mut options);
-        let running = jobdeck_sandbox::start(options)
-            .await
-            .expect("the sandbox starts");
+        let running = crate::start(options).await.expect("the sandbox starts");
         let status = running.status.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {

@@ -1,0 +1,263 @@
+//! Supabase Auth (GoTrue) over HTTP: one method per endpoint, errors parsed from both
+//! of GoTrue's formats.
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+
+use crate::{Error, Project, Secret};
+
+/// Asking for the 2024-01-01 error format gives `{code, message}`.
+const API_VERSION: &str = "2024-01-01";
+
+/// The user as Auth describes them (the fields Jobdeck uses).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_confirmed_at: Option<String>,
+    #[serde(default)]
+    pub user_metadata: Value,
+}
+
+/// A signed-in session. Its tokens are [`Secret`]s: they never appear in `Debug`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub access_token: Secret,
+    pub refresh_token: Secret,
+    /// Unix seconds when the access token expires.
+    pub expires_at: i64,
+    /// Unix seconds when this client received it (0 if unknown): with `expires_at`, the
+    /// token's lifetime, which bounds how early a refresh may start.
+    #[serde(default)]
+    pub obtained_at: i64,
+    pub user: User,
+}
+
+impl Session {
+    /// Seconds before expiry at which to refresh: [`REFRESH_MARGIN`], but never more
+    /// than half the token's lifetime, so short-lived tokens are not refreshed at once.
+    ///
+    /// [`REFRESH_MARGIN`]: crate::auth::session::REFRESH_MARGIN
+    pub fn refresh_margin(&self) -> i64 {
+        let margin = crate::auth::session::REFRESH_MARGIN.as_secs() as i64;
+        if self.obtained_at > 0 {
+            margin.min((self.expires_at - self.obtained_at) / 2)
+        } else {
+            margin
+        }
+    }
+}
+
+/// What sign-up answers: a session, or (when the project confirms email addresses)
+/// the new user awaiting confirmation.
+#[derive(Debug, Clone)]
+pub enum SignUp {
+    Session(Session),
+    ConfirmationSent(User),
+}
+
+/// Which sessions a sign-out ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignOutScope {
+    /// This session only.
+    Local,
+    /// Every session of the user.
+    Global,
+}
+
+#[derive(Deserialize)]
+struct SessionWire {
+    access_token: String,
+    refresh_token: String,
+    expires_in: Option<i64>,
+    expires_at: Option<i64>,
+    user: User,
+}
+
+impl From<SessionWire> for Session {
+    fn from(wire: SessionWire) -> Self {
+        let now = chrono::Utc::now().timestamp();
+        let expires_at = wire
+            .expires_at
+            .unwrap_or(now + wire.expires_in.unwrap_or(3600));
+        Session {
+            access_token: Secret::new(wire.access_token),
+            refresh_token: Secret::new(wire.refresh_token),
+            expires_at,
+            obtained_at: now,
+            user: wire.user,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthClient {
+    project: Project,
+    http: reqwest::Client,
+}
+
+impl AuthClient {
+    pub fn new(project: Project, http: reqwest::Client) -> Self {
+        Self { project, http }
+    }
+
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    fn request(&self, method: Method, path: &str, bearer: Option<&str>) -> RequestBuilder {
+        let request = self
+            .http
+            .request(method, self.project.auth_url(path))
+            .header("apikey", self.project.key().value())
+            .header("x-supabase-api-version", API_VERSION)
+            .header(
+                "x-client-info",
+                concat!("jobdeck/", env!("CARGO_PKG_VERSION")),
+            );
+        match bearer.or_else(|| self.project.key().signed_out_bearer()) {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        path: &str,
+    ) -> Result<T, Error> {
+        let url = self.project.auth_url(path);
+        let response = request.send().await.map_err(|e| Error::network(&url, &e))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Error::network(&url, &e))?;
+        if !status.is_success() {
+            return Err(parse_error(status, &bytes));
+        }
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        serde_json::from_slice(bytes).map_err(|e| Error::Protocol {
+            url,
+            reason: e.to_string(),
+        })
+    }
+
+    pub async fn sign_up(&self, email: &str, password: &str) -> Result<SignUp, Error> {
+        let request = self
+            .request(Method::POST, "/signup", None)
+            .json(&json!({ "email": email, "password": password }));
+        let value: Value = self.send(request, "/signup").await?;
+        if value.get("access_token").is_some() {
+            let wire: SessionWire = serde_json::from_value(value).map_err(|e| Error::Protocol {
+                url: self.project.auth_url("/signup"),
+                reason: e.to_string(),
+            })?;
+            Ok(SignUp::Session(wire.into()))
+        } else {
+            let user: User = serde_json::from_value(value).map_err(|e| Error::Protocol {
+                url: self.project.auth_url("/signup"),
+                reason: e.to_string(),
+            })?;
+            Ok(SignUp::ConfirmationSent(user))
+        }
+    }
+
+    pub async fn sign_in_with_password(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Session, Error> {
+        let path = "/token?grant_type=password";
+        let request = self
+            .request(Method::POST, path, None)
+            .json(&json!({ "email": email, "password": password }));
+        Ok(self.send::<SessionWire>(request, path).await?.into())
+    }
+
+    /// Emails a one-time sign-in code (creating the user unless `create_user` is false).
+    pub async fn send_email_code(&self, email: &str, create_user: bool) -> Result<(), Error> {
+        let request = self
+            .request(Method::POST, "/otp", None)
+            .json(&json!({ "email": email, "create_user": create_user }));
+        self.send::<Value>(request, "/otp").await.map(drop)
+    }
+
+    pub async fn verify_email_code(&self, email: &str, code: &str) -> Result<Session, Error> {
+        let request = self
+            .request(Method::POST, "/verify", None)
+            .json(&json!({ "type": "email", "email": email, "token": code.trim() }));
+        Ok(self.send::<SessionWire>(request, "/verify").await?.into())
+    }
+
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<Session, Error> {
+        let path = "/token?grant_type=refresh_token";
+        let request = self
+            .request(Method::POST, path, None)
+            .json(&json!({ "refresh_token": refresh_token.expose() }));
+        Ok(self.send::<SessionWire>(request, path).await?.into())
+    }
+
+    pub async fn user(&self, access_token: &Secret) -> Result<User, Error> {
+        let request = self.request(Method::GET, "/user", Some(access_token.expose()));
+        self.send(request, "/user").await
+    }
+
+    pub async fn sign_out(&self, access_token: &Secret, scope: SignOutScope) -> Result<(), Error> {
+        let path = match scope {
+            SignOutScope::Local => "/logout?scope=local",
+            SignOutScope::Global => "/logout?scope=global",
+        };
+        let request = self.request(Method::POST, path, Some(access_token.expose()));
+        self.send::<Value>(request, path).await.map(drop)
+    }
+
+    /// Checks that the URL and key reach a Supabase Auth server that accepts the key
+    /// (`/health` needs no key, `/settings` does).
+    pub async fn check(&self) -> Result<(), Error> {
+        let health: Value = self
+            .send(self.request(Method::GET, "/health", None), "/health")
+            .await?;
+        if health.get("name").is_none() && health.get("version").is_none() {
+            return Err(Error::Protocol {
+                url: self.project.auth_url("/health"),
+                reason: "this does not look like Supabase Auth".into(),
+            });
+        }
+        self.send::<Value>(self.request(Method::GET, "/settings", None), "/settings")
+            .await
+            .map(drop)
+    }
+}
+
+/// GoTrue's `{code, message}` (2024-01-01) or `{code: <status>, error_code, msg}`, or
+/// a gateway's `{message}`.
+fn parse_error(status: StatusCode, body: &[u8]) -> Error {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let code = value["code"]
+        .as_str()
+        .or_else(|| value["error_code"].as_str())
+        .or_else(|| value["error"].as_str())
+        .unwrap_or(match status.as_u16() {
+            401 => "invalid_api_key",
+            _ => "unexpected_failure",
+        })
+        .to_string();
+    let message = ["message", "msg", "error_description", "error"]
+        .iter()
+        .find_map(|key| value[*key].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("Auth answered {status}"));
+    Error::Auth {
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}

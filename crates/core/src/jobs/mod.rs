@@ -1,0 +1,395 @@
+//! Jobs over Supabase's REST API, as the signed-in user.
+//!
+//! Built on the `postgrest` crate, which answers 4xx as `Ok`: every response's status
+//! is checked here and PostgREST's `{code, message}` becomes an [`Error::Api`].
+//! Row-level security scopes everything to the user; nothing here filters by owner.
+
+use std::{collections::BTreeMap, fmt, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use postgrest::Postgrest;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+
+use crate::{Error, Project, SessionOwner};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Waiting,
+    Running,
+    Finished,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Waiting,
+        JobStatus::Running,
+        JobStatus::Finished,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Waiting => "waiting",
+            JobStatus::Running => "running",
+            JobStatus::Finished => "finished",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Finished, failed or cancelled: nothing more will happen unless retried.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Finished | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A row of `public.jobs` (see supabase/migrations).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: i64,
+    /// The owner's user id.
+    pub uuid: String,
+    pub kind: String,
+    pub status: JobStatus,
+    /// The job's input.
+    pub context: Value,
+    pub result: Option<Value>,
+    /// The last failure: `{message, code, details, attempt, worker, at}`.
+    pub error: Option<Value>,
+    /// Every attempt that ended: `[{attempt, worker, started_at, ended_at, outcome, error}]`.
+    #[serde(default)]
+    pub history: Vec<Value>,
+    pub progress: Option<f32>,
+    pub progress_message: Option<String>,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub priority: i16,
+    pub run_at: DateTime<Utc>,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NewJob {
+    pub kind: String,
+    pub context: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// Which jobs to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobFilter {
+    pub statuses: Vec<JobStatus>,
+    pub kind: Option<String>,
+    /// Matches the kind (case-insensitively) or, when a number, the id.
+    pub search: Option<String>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page {
+    pub jobs: Vec<Job>,
+    /// How many jobs match the filter in all.
+    pub total: u64,
+}
+
+/// A heartbeat's answer for one job the worker still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Lease {
+    pub id: i64,
+    pub cancel_requested: bool,
+}
+
+#[derive(Clone)]
+pub struct JobsClient {
+    rest: Postgrest,
+    url: String,
+    session: Arc<SessionOwner>,
+}
+
+impl fmt::Debug for JobsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobsClient").finish_non_exhaustive()
+    }
+}
+
+/// Values inside PostgREST's `or=(...)` lists are quoted so `,.:()` stay literal.
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl JobsClient {
+    pub fn new(project: &Project, session: Arc<SessionOwner>) -> Self {
+        let url = project.rest_url();
+        let rest = Postgrest::new(&url).insert_header("apikey", project.key().value());
+        Self { rest, url, session }
+    }
+
+    pub fn session(&self) -> &Arc<SessionOwner> {
+        &self.session
+    }
+
+    /// Sends a request as the user and decodes a successful JSON answer.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        builder: postgrest::Builder,
+    ) -> Result<(T, Option<String>), Error> {
+        let token = self.session.access_token().await?;
+        let request = builder.auth(token.expose()).build();
+        let network = |e: reqwest::Error| Error::Network {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        };
+        let response = request.send().await.map_err(network)?;
+        let status = response.status();
+        let range = response
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = response.bytes().await.map_err(network)?;
+        if !status.is_success() {
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(Error::Api {
+                status: status.as_u16(),
+                code: body["code"].as_str().unwrap_or("unknown").to_string(),
+                message: body["message"]
+                    .as_str()
+                    .map_or_else(|| format!("the REST API answered {status}"), str::to_string),
+                details: body["details"].as_str().map(str::to_string),
+            });
+        }
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        let value = serde_json::from_slice(bytes).map_err(|e| Error::Protocol {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok((value, range))
+    }
+
+    async fn rpc<T: DeserializeOwned>(&self, function: &str, args: Value) -> Result<T, Error> {
+        Ok(self
+            .send(self.rest.rpc(function, args.to_string()))
+            .await?
+            .0)
+    }
+
+    /// A page of the user's jobs matching `filter`, newest first, with the total.
+    pub async fn list(&self, filter: &JobFilter) -> Result<Page, Error> {
+        let mut builder = self
+            .rest
+            .from("jobs")
+            .select("*")
+            .order("id.desc")
+            .exact_count();
+        if !filter.statuses.is_empty() {
+            builder = builder.in_("status", filter.statuses.iter().map(|s| s.as_str()));
+        }
+        if let Some(kind) = &filter.kind {
+            builder = builder.eq("kind", kind);
+        }
+        if let Some(search) = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let pattern = quoted(&format!("*{}*", search.replace('*', "")));
+            builder = match search.parse::<i64>() {
+                Ok(id) => builder.or(format!("kind.ilike.{pattern},id.eq.{id}")),
+                Err(_) => builder.or(format!("kind.ilike.{pattern}")),
+            };
+        }
+        let limit = filter.limit.clamp(1, 1000);
+        builder = builder.range(filter.offset, filter.offset + limit - 1);
+        let (jobs, range): (Vec<Job>, _) = self.send(builder).await?;
+        let total = range
+            .as_deref()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(jobs.len() as u64);
+        Ok(Page { jobs, total })
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Job, Error> {
+        let builder = self
+            .rest
+            .from("jobs")
+            .select("*")
+            .eq("id", id.to_string())
+            .single();
+        self.send(builder)
+            .await
+            .map(|(job, _)| job)
+            .map_err(|error| match error.server_code() {
+                Some("PGRST116") => Error::Api {
+                    status: 404,
+                    code: "JD001".into(),
+                    message: format!("job {id} not found"),
+                    details: None,
+                },
+                _ => error,
+            })
+    }
+
+    /// How many of the user's jobs are in each state (every state present, 0 if none).
+    pub async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, Error> {
+        #[derive(Deserialize)]
+        struct Count {
+            status: JobStatus,
+            count: u64,
+        }
+        let rows: Vec<Count> = self.rpc("job_counts", json!({})).await?;
+        let mut counts: BTreeMap<JobStatus, u64> = JobStatus::ALL.iter().map(|s| (*s, 0)).collect();
+        for row in rows {
+            counts.insert(row.status, row.count);
+        }
+        Ok(counts)
+    }
+
+    /// Jobs changed after `cursor` (by `updated_at`), oldest change first. The caller
+    /// keeps the last `updated_at` it saw as its next cursor.
+    pub async fn changed_since(
+        &self,
+        cursor: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>, Error> {
+        let builder = self
+            .rest
+            .from("jobs")
+            .select("*")
+            .gt("updated_at", cursor.to_rfc3339())
+            .order("updated_at.asc")
+            .limit(limit.max(1));
+        Ok(self.send(builder).await?.0)
+    }
+
+    pub async fn enqueue(&self, job: &NewJob) -> Result<Job, Error> {
+        if job.kind.trim().is_empty() {
+            return Err(Error::Invalid("a job needs a kind".into()));
+        }
+        self.rpc(
+            "enqueue_job",
+            serde_json::to_value(job).map_err(|e| Error::Invalid(e.to_string()))?,
+        )
+        .await
+    }
+
+    pub async fn claim(
+        &self,
+        worker: &str,
+        kinds: Option<&[String]>,
+        max_jobs: u32,
+        lease_seconds: u32,
+    ) -> Result<Vec<Job>, Error> {
+        self.rpc(
+            "claim_jobs",
+            json!({ "worker": worker, "kinds": kinds, "max_jobs": max_jobs, "lease_seconds": lease_seconds }),
+        )
+        .await
+    }
+
+    pub async fn heartbeat(
+        &self,
+        worker: &str,
+        ids: &[i64],
+        lease_seconds: u32,
+    ) -> Result<Vec<Lease>, Error> {
+        self.rpc(
+            "heartbeat_jobs",
+            json!({ "worker": worker, "ids": ids, "lease_seconds": lease_seconds }),
+        )
+        .await
+    }
+
+    pub async fn finish(&self, id: i64, worker: &str, result: &Value) -> Result<Job, Error> {
+        self.rpc(
+            "finish_job",
+            json!({ "id": id, "worker": worker, "result": result }),
+        )
+        .await
+    }
+
+    /// Records a failed attempt; `permanent` fails the job without further retries.
+    pub async fn fail(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &Value,
+        permanent: bool,
+    ) -> Result<Job, Error> {
+        self.rpc(
+            "fail_job",
+            json!({ "id": id, "worker": worker, "error": error, "permanent": permanent }),
+        )
+        .await
+    }
+
+    /// Reports progress (0 to 1); answers whether cancellation was requested.
+    pub async fn report_progress(
+        &self,
+        id: i64,
+        worker: &str,
+        progress: f32,
+        message: Option<&str>,
+    ) -> Result<bool, Error> {
+        self.rpc(
+            "report_progress",
+            json!({ "id": id, "worker": worker, "progress": progress, "message": message }),
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, id: i64) -> Result<Job, Error> {
+        self.rpc("cancel_job", json!({ "id": id })).await
+    }
+
+    pub async fn retry(&self, id: i64) -> Result<Job, Error> {
+        self.rpc("retry_job", json!({ "id": id })).await
+    }
+
+    /// Deletes a job that is not running; answers whether one was deleted.
+    pub async fn delete(&self, id: i64) -> Result<bool, Error> {
+        let builder = self
+            .rest
+            .from("jobs")
+            .eq("id", id.to_string())
+            .delete()
+            .select("id");
+        let (deleted, _): (Vec<Value>, _) = self.send(builder).await?;
+        Ok(!deleted.is_empty())
+    }
+}

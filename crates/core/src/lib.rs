@@ -1,0 +1,24 @@
+//! Jobdeck's core: everything the desktop app and the CLI do, with no Tauri in it.
+//!
+//! # Layout
+//! - [`project`]: which Supabase project, and how its API key travels.
+//! - [`auth`]: the Auth client ([`auth::client`]) and the session owner
+//!   ([`auth::session`]), which alone holds the refresh token.
+//! - [`jobs`]: the user's jobs over the REST API, every job function.
+//! - [`error`]: one error type and the codes the UI and the CLI branch on.
+//!
+//! Everything runs as the signed-in user: the database's row-level security, not this
+//! crate, decides what the user may see and change.
+
+pub mod auth;
+pub mod error;
+pub mod jobs;
+pub mod project;
+
+pub use auth::{
+    client::{AuthClient, Session, SignOutScope, SignUp, User},
+    session::{FileStore, MemoryStore, SessionOwner, SessionState, SessionStore},
+};
+pub use error::{Error, ErrorBody, ErrorCode};
+pub use jobs::{Job, JobFilter, JobStatus, JobsClient, NewJob, Page};
+pub use project::{ApiKey, Project, Secret};
