@@ -5,6 +5,8 @@
 //! - [`auth`]: the Auth client ([`auth::client`]) and the session owner
 //!   ([`auth::session`]), which alone holds the refresh token.
 //! - [`jobs`]: the user's jobs over the REST API, every job function.
+//! - [`worker`]: job kinds, their registry, and the worker that runs them in
+//!   background tasks; [`kinds`]: the built-in kinds.
 //! - [`error`]: one error type and the codes the UI and the CLI branch on.
 //!
 //! Everything runs as the signed-in user: the database's row-level security, not this
@@ -13,7 +15,9 @@
 pub mod auth;
 pub mod error;
 pub mod jobs;
+pub mod kinds;
 pub mod project;
+pub mod worker;
 
 pub use auth::{
     client::{AuthClient, Session, SignOutScope, SignUp, User},

@@ -195,6 +195,22 @@ async fn the_worker_side_functions_and_their_errors() {
     );
     assert!(jobs.delete(enqueued.id).await.expect("deleted"));
     assert!(!jobs.delete(enqueued.id).await.expect("nothing left"));
+
+    let ended = jobs
+        .enqueue(&job("hello", json!({})))
+        .await
+        .expect("enqueued");
+    jobs.cancel(ended.id).await.expect("cancelled");
+    let kept = jobs
+        .prune(chrono::Duration::hours(1), &[JobStatus::Cancelled])
+        .await
+        .expect("pruned");
+    assert_eq!(kept, 0, "ended just now: younger than an hour");
+    let pruned = jobs
+        .prune(chrono::Duration::zero(), &[JobStatus::Cancelled])
+        .await
+        .expect("pruned");
+    assert_eq!(pruned, 1);
 }
 
 #[tokio::test]

@@ -914,3 +914,62 @@ async fn the_migration_adopts_a_table_of_the_original_shape_and_frees_stuck_jobs
         .expect_err("anon");
     assert_eq!(sqlstate(&err), NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn a_released_job_waits_again_without_using_an_attempt() {
+    let mut db = Db::new().await;
+    let (alice, bob) = (db.user().await, db.user().await);
+    let user = Actor::User(alice);
+    let id = db.enqueue(alice, "sleep", 1).await;
+    let asked_to_cancel = db.enqueue(alice, "sleep", 1).await;
+    db.claim(alice, "w", 2).await;
+    db.ok(user, "select cancel_job($1)", &[&asked_to_cancel])
+        .await;
+
+    let none = db
+        .ok(
+            Actor::User(bob),
+            "select id from release_jobs('w', array[$1::bigint])",
+            &[&id],
+        )
+        .await;
+    assert!(none.is_empty(), "bob cannot release alice's job");
+    let other = db
+        .ok(
+            user,
+            "select id from release_jobs('other', array[$1::bigint])",
+            &[&id],
+        )
+        .await;
+    assert!(other.is_empty(), "only the lease holder releases");
+
+    let released = db
+        .ok(
+            user,
+            "select id from release_jobs('w', array[$1, $2]::bigint[]) order by id",
+            &[&id, &asked_to_cancel],
+        )
+        .await;
+    assert_eq!(released.len(), 2);
+    let job = db.job(id).await;
+    assert_eq!(
+        (job["status"].as_str(), job["attempt"].as_i64()),
+        (Some("waiting"), Some(0))
+    );
+    assert_eq!(job["history"][0]["outcome"], "released");
+    assert_eq!(db.job(asked_to_cancel).await["status"], "cancelled");
+    assert_eq!(
+        db.claim(alice, "w2", 5).await,
+        vec![id],
+        "its one attempt is still there"
+    );
+    assert_eq!(
+        db.err(
+            Actor::Anon,
+            "select * from release_jobs('w', array[1::bigint])",
+            &[]
+        )
+        .await,
+        NOT_ALLOWED
+    );
+}

@@ -373,12 +373,33 @@ impl JobsClient {
         .await
     }
 
+    /// Hands jobs this worker still holds back to waiting, without using an attempt.
+    pub async fn release(&self, worker: &str, ids: &[i64]) -> Result<Vec<Job>, Error> {
+        self.rpc("release_jobs", json!({ "worker": worker, "ids": ids }))
+            .await
+    }
+
     pub async fn cancel(&self, id: i64) -> Result<Job, Error> {
         self.rpc("cancel_job", json!({ "id": id })).await
     }
 
     pub async fn retry(&self, id: i64) -> Result<Job, Error> {
         self.rpc("retry_job", json!({ "id": id })).await
+    }
+
+    /// Deletes the user's jobs that ended in one of `statuses` more than `older_than`
+    /// ago; answers how many.
+    pub async fn prune(
+        &self,
+        older_than: chrono::Duration,
+        statuses: &[JobStatus],
+    ) -> Result<u64, Error> {
+        let seconds = older_than.num_seconds().max(0);
+        self.rpc(
+            "prune_jobs",
+            json!({ "older_than": format!("{seconds} seconds"), "statuses": statuses }),
+        )
+        .await
     }
 
     /// Deletes a job that is not running; answers whether one was deleted.

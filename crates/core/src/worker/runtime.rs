@@ -1,0 +1,587 @@
+//! The worker: claims the user's jobs and runs them in background tasks.
+//!
+//! Three kinds of task, all owned by the [`WorkerHandle`]:
+//! - the claim loop: waits for a free slot, claims as many jobs as there are free
+//!   slots in one call, and sleeps between empty claims with a growing interval (jobs
+//!   enqueued elsewhere) unless woken in-process (jobs enqueued here start at once);
+//! - the heartbeat loop: extends the leases of running jobs, and stops a job whose
+//!   cancellation was requested or whose lease was lost;
+//! - one task per job: confirms it belongs to the signed-in user, runs its handler
+//!   under a per-attempt timeout, then finishes, fails or releases it.
+//!
+//! Stopping is two-level: [`WorkerHandle::shutdown`] stops claiming and lets running
+//! jobs finish within a grace period, then stops them and hands them back.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::{
+    kind::{Handler, InvalidInput, JobContext, JobError},
+    registry::Registry,
+};
+use crate::{Error, ErrorCode, Job, JobsClient, NewJob, SessionState};
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Names this worker in each job's lease (`locked_by`); unique per process.
+    pub name: String,
+    /// How many jobs run at once.
+    pub concurrency: usize,
+    /// Claim only these kinds. `None` claims every kind, failing those it has no
+    /// handler for with a clear error: right for a user's only worker. Workers that
+    /// share a queue with differently equipped ones list their kinds.
+    pub kinds: Option<Vec<String>>,
+    /// How long a claim holds a job without a heartbeat. A worker that dies loses its
+    /// jobs to others after this.
+    pub lease: Duration,
+    /// An attempt running longer than this fails (and is retried).
+    pub attempt_timeout: Duration,
+    /// The first and the longest wait between claims that found nothing.
+    pub poll_min: Duration,
+    pub poll_max: Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            concurrency: 4,
+            kinds: None,
+            lease: Duration::from_secs(30),
+            attempt_timeout: Duration::from_secs(3600),
+            poll_min: Duration::from_millis(250),
+            poll_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything that happens to jobs in this worker, for the UI and the CLI.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerEvent {
+    JobStarted {
+        job: Job,
+    },
+    JobProgress {
+        id: i64,
+        progress: f32,
+        message: Option<String>,
+    },
+    /// The job ended: finished, failed, cancelled, or waiting for a retry.
+    JobUpdated {
+        job: Job,
+    },
+    /// Handed back on shutdown: it waits for the next worker.
+    JobReleased {
+        id: i64,
+    },
+    /// The lease was lost (another worker may run it now); nothing was written.
+    JobLost {
+        id: i64,
+    },
+    Paused,
+    Resumed,
+    /// Claiming stopped because the session is over; it resumes after a new sign-in.
+    SessionEnded {
+        reason: String,
+    },
+    /// Supabase could not be reached or refused; the worker retries by itself.
+    Trouble {
+        message: String,
+    },
+    Stopped,
+}
+
+/// What the worker is doing now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerStatus {
+    pub name: String,
+    pub paused: bool,
+    pub concurrency: usize,
+    pub running: Vec<i64>,
+}
+
+/// Why enqueueing through the worker refused a job.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("invalid input: {0}")]
+    Invalid(InvalidInput),
+    #[error(transparent)]
+    Api(#[from] Error),
+}
+
+impl EnqueueError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EnqueueError::Invalid(_) => ErrorCode::Validation,
+            EnqueueError::Api(error) => error.code(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Requested,
+    Lost,
+    Shutdown,
+}
+
+#[derive(Debug)]
+struct Running {
+    cancel: CancellationToken,
+    stop: Arc<Mutex<Option<Stop>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: WorkerConfig,
+    registry: Registry,
+    jobs: JobsClient,
+    wake: Notify,
+    paused: watch::Sender<bool>,
+    /// Cancelled to stop claiming.
+    stop_claiming: CancellationToken,
+    /// Cancelled once no job runs any more, to stop the heartbeats.
+    stop_heartbeats: CancellationToken,
+    slots: Arc<Semaphore>,
+    // Held only for short synchronous sections, never across an await.
+    running: Mutex<HashMap<i64, Running>>,
+    events: broadcast::Sender<WorkerEvent>,
+}
+
+impl Shared {
+    fn emit(&self, event: WorkerEvent) {
+        // Nobody listening is fine.
+        let _ = self.events.send(event);
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stop_job(&self, id: i64, why: Stop) {
+        if let Some(job) = self.running().get(&id) {
+            let mut stop = job.stop.lock().unwrap_or_else(|e| e.into_inner());
+            stop.get_or_insert(why);
+            job.cancel.cancel();
+        }
+    }
+
+    fn lease_seconds(&self) -> u32 {
+        self.config.lease.as_secs().clamp(1, 86_400) as u32
+    }
+}
+
+/// A worker before it starts.
+#[derive(Debug)]
+pub struct Worker {
+    config: WorkerConfig,
+    registry: Registry,
+    jobs: JobsClient,
+}
+
+/// A running worker. Dropping it stops claiming; call [`WorkerHandle::shutdown`] to
+/// also hand running jobs back.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    shared: Arc<Shared>,
+    tasks: TaskTracker,
+}
+
+impl Worker {
+    pub fn new(config: WorkerConfig, registry: Registry, jobs: JobsClient) -> Self {
+        Self {
+            config,
+            registry,
+            jobs,
+        }
+    }
+
+    /// Starts the claim and heartbeat loops on the current tokio runtime.
+    pub fn start(self) -> WorkerHandle {
+        let concurrency = self.config.concurrency.max(1);
+        let (events, _) = broadcast::channel(1024);
+        let shared = Arc::new(Shared {
+            slots: Arc::new(Semaphore::new(concurrency)),
+            config: WorkerConfig {
+                concurrency,
+                ..self.config
+            },
+            registry: self.registry,
+            jobs: self.jobs,
+            wake: Notify::new(),
+            paused: watch::Sender::new(false),
+            stop_claiming: CancellationToken::new(),
+            stop_heartbeats: CancellationToken::new(),
+            running: Mutex::new(HashMap::new()),
+            events,
+        });
+        let tasks = TaskTracker::new();
+        tasks.spawn(claim_loop(Arc::clone(&shared), tasks.clone()));
+        tasks.spawn(heartbeat_loop(Arc::clone(&shared)));
+        WorkerHandle { shared, tasks }
+    }
+}
+
+impl WorkerHandle {
+    pub fn events(&self) -> broadcast::Receiver<WorkerEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Claims now instead of at the next poll (after this process enqueued).
+    pub fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// Stops claiming new jobs; running jobs go on.
+    pub fn pause(&self) {
+        if !self.shared.paused.send_replace(true) {
+            self.shared.emit(WorkerEvent::Paused);
+        }
+    }
+
+    pub fn resume(&self) {
+        if self.shared.paused.send_replace(false) {
+            self.shared.emit(WorkerEvent::Resumed);
+            self.wake();
+        }
+    }
+
+    pub fn status(&self) -> WorkerStatus {
+        let mut running: Vec<i64> = self.shared.running().keys().copied().collect();
+        running.sort_unstable();
+        WorkerStatus {
+            name: self.shared.config.name.clone(),
+            paused: *self.shared.paused.borrow(),
+            concurrency: self.shared.config.concurrency,
+            running,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Checks the input against the kind, enqueues, and wakes the worker so the job
+    /// starts without waiting for a poll.
+    pub async fn enqueue(&self, job: &NewJob) -> Result<Job, EnqueueError> {
+        self.shared
+            .registry
+            .validate(&job.kind, &job.context)
+            .map_err(EnqueueError::Invalid)?;
+        let enqueued = self.shared.jobs.enqueue(job).await?;
+        self.wake();
+        Ok(enqueued)
+    }
+
+    /// Stops claiming, lets running jobs finish for up to `grace`, then stops the rest
+    /// and hands them back (they wait again without losing an attempt).
+    pub async fn shutdown(self, grace: Duration) {
+        let shared = &self.shared;
+        shared.stop_claiming.cancel();
+        self.tasks.close();
+        let drained = async {
+            while !shared.running().is_empty() {
+                let mut events = shared.events.subscribe();
+                if shared.running().is_empty() {
+                    break;
+                }
+                let _ = events.recv().await;
+            }
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            let ids: Vec<i64> = shared.running().keys().copied().collect();
+            for id in ids {
+                shared.stop_job(id, Stop::Shutdown);
+            }
+        }
+        shared.stop_heartbeats.cancel();
+        self.tasks.wait().await;
+        shared.emit(WorkerEvent::Stopped);
+    }
+
+    /// Stops everything at once without handing jobs back, as if the process had died:
+    /// their leases run out and another worker takes them.
+    pub fn abort(self) {
+        self.shared.stop_claiming.cancel();
+        self.shared.stop_heartbeats.cancel();
+        let ids: Vec<i64> = self.shared.running().keys().copied().collect();
+        for id in ids {
+            self.shared.stop_job(id, Stop::Lost);
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.shared.stop_claiming.cancel();
+    }
+}
+
+async fn claim_loop(shared: Arc<Shared>, tasks: TaskTracker) {
+    let mut idle = shared.config.poll_min;
+    let mut paused = shared.paused.subscribe();
+    loop {
+        while *paused.borrow_and_update() {
+            tokio::select! {
+                () = shared.stop_claiming.cancelled() => return,
+                _ = paused.changed() => {}
+            }
+        }
+        let first = tokio::select! {
+            () = shared.stop_claiming.cancelled() => return,
+            permit = Arc::clone(&shared.slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let mut slots = vec![first];
+        while let Ok(permit) = Arc::clone(&shared.slots).try_acquire_owned() {
+            slots.push(permit);
+        }
+        let claimed = shared
+            .jobs
+            .claim(
+                &shared.config.name,
+                shared.config.kinds.as_deref(),
+                slots.len() as u32,
+                shared.lease_seconds(),
+            )
+            .await;
+        let wait = match claimed {
+            Ok(jobs) if jobs.is_empty() => {
+                let wait = idle;
+                idle = (idle * 2).min(shared.config.poll_max);
+                Some(wait)
+            }
+            Ok(jobs) => {
+                idle = shared.config.poll_min;
+                start_jobs(&shared, &tasks, jobs, slots).await;
+                // Free slots mean the next claim may find more at once.
+                continue;
+            }
+            Err(error) if error.code() == ErrorCode::AuthExpired => {
+                drop(slots);
+                shared.emit(WorkerEvent::SessionEnded {
+                    reason: error.to_string(),
+                });
+                if !wait_for_sign_in(&shared).await {
+                    return;
+                }
+                continue;
+            }
+            Err(error) => {
+                shared.emit(WorkerEvent::Trouble {
+                    message: error.to_string(),
+                });
+                let wait = idle;
+                idle = (idle * 2).min(shared.config.poll_max);
+                Some(wait)
+            }
+        };
+        if let Some(wait) = wait {
+            tokio::select! {
+                () = shared.stop_claiming.cancelled() => return,
+                () = shared.wake.notified() => idle = shared.config.poll_min,
+                () = tokio::time::sleep(wait) => {}
+                _ = paused.changed() => {}
+            }
+        }
+    }
+}
+
+/// Waits until the user is signed in again; false if the worker stops first.
+async fn wait_for_sign_in(shared: &Shared) -> bool {
+    let mut state = shared.jobs.session().watch();
+    loop {
+        if matches!(*state.borrow_and_update(), SessionState::Active { .. }) {
+            return true;
+        }
+        tokio::select! {
+            () = shared.stop_claiming.cancelled() => return false,
+            changed = state.changed() => if changed.is_err() { return false },
+        }
+    }
+}
+
+/// Confirms the signed-in user once for the batch (as the original pattern does before
+/// each job), then starts each job that is theirs.
+async fn start_jobs(
+    shared: &Arc<Shared>,
+    tasks: &TaskTracker,
+    jobs: Vec<Job>,
+    mut slots: Vec<OwnedSemaphorePermit>,
+) {
+    let session = shared.jobs.session();
+    let confirmed = match session.access_token().await {
+        Ok(token) => session.auth().user(&token).await,
+        Err(error) => Err(error),
+    };
+    let user = match confirmed {
+        Ok(user) => user,
+        Err(error) => {
+            // Not confirmed: run nothing, hand the jobs back while we still can.
+            shared.emit(WorkerEvent::Trouble {
+                message: format!("could not confirm the signed-in user: {error}"),
+            });
+            let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+            release(shared, &ids).await;
+            return;
+        }
+    };
+    for job in jobs {
+        let Some(slot) = slots.pop() else { break };
+        if job.uuid != user.id {
+            tracing::warn!(
+                job = job.id,
+                "a claimed job belongs to someone else; handing it back"
+            );
+            release(shared, &[job.id]).await;
+            continue;
+        }
+        let handler = shared.registry.get(&job.kind);
+        tasks.spawn(run_job(Arc::clone(shared), job, handler, slot));
+    }
+}
+
+async fn release(shared: &Shared, ids: &[i64]) {
+    match shared.jobs.release(&shared.config.name, ids).await {
+        Ok(released) => {
+            for job in released {
+                shared.emit(WorkerEvent::JobReleased { id: job.id });
+            }
+        }
+        Err(error) => tracing::warn!(%error, "handing jobs back; their leases will expire"),
+    }
+}
+
+async fn run_job(
+    shared: Arc<Shared>,
+    job: Job,
+    handler: Option<Arc<dyn Handler>>,
+    slot: OwnedSemaphorePermit,
+) {
+    let id = job.id;
+    let cancel = CancellationToken::new();
+    let stop = Arc::new(Mutex::new(None));
+    shared.running().insert(
+        id,
+        Running {
+            cancel: cancel.clone(),
+            stop: Arc::clone(&stop),
+        },
+    );
+    shared.emit(WorkerEvent::JobStarted { job: job.clone() });
+
+    let outcome = match handler {
+        None => Err(JobError::permanent(format!(
+            "no handler for job kind \"{}\" in worker {}",
+            job.kind, shared.config.name
+        ))
+        .with_code("unknown_kind")),
+        Some(handler) => {
+            let ctx = JobContext {
+                job: job.clone(),
+                jobs: shared.jobs.clone(),
+                worker: shared.config.name.as_str().into(),
+                cancel: cancel.clone(),
+                events: shared.events.clone(),
+            };
+            let run = tokio::time::timeout(
+                shared.config.attempt_timeout,
+                handler.run(job.context.clone(), ctx),
+            );
+            tokio::select! {
+                finished = run => finished.unwrap_or_else(|_| Err(JobError::retry(format!(
+                    "the attempt took longer than {} s", shared.config.attempt_timeout.as_secs()
+                )).with_code("timeout"))),
+                () = cancel.cancelled() => Err(JobError::retry("stopped").with_code("cancelled")),
+            }
+        }
+    };
+    let why = *stop.lock().unwrap_or_else(|e| e.into_inner());
+    let name = shared.config.name.as_str();
+    let written = match (why, outcome) {
+        (Some(Stop::Lost), _) => {
+            shared.emit(WorkerEvent::JobLost { id });
+            None
+        }
+        (Some(Stop::Shutdown), Err(_)) => {
+            release(&shared, &[id]).await;
+            None
+        }
+        (_, Ok(result)) => Some(shared.jobs.finish(id, name, &result).await),
+        (Some(Stop::Requested), Err(_)) => Some(
+            shared
+                .jobs
+                .fail(
+                    id,
+                    name,
+                    &json!({ "message": "cancelled on request", "code": "cancelled" }),
+                    true,
+                )
+                .await,
+        ),
+        (None, Err(error)) => Some(
+            shared
+                .jobs
+                .fail(id, name, &error.to_json(), error.permanent)
+                .await,
+        ),
+    };
+    match written {
+        Some(Ok(job)) => shared.emit(WorkerEvent::JobUpdated { job }),
+        Some(Err(error)) if error.server_code() == Some("JD002") => {
+            shared.emit(WorkerEvent::JobLost { id })
+        }
+        Some(Err(error)) => shared.emit(WorkerEvent::Trouble {
+            message: format!("recording the outcome of job {id}: {error}"),
+        }),
+        None => {}
+    }
+    shared.running().remove(&id);
+    drop(slot);
+}
+
+async fn heartbeat_loop(shared: Arc<Shared>) {
+    let every = (shared.config.lease / 3).max(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            () = shared.stop_heartbeats.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let ids: Vec<i64> = shared.running().keys().copied().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        match shared
+            .jobs
+            .heartbeat(&shared.config.name, &ids, shared.lease_seconds())
+            .await
+        {
+            Ok(leases) => {
+                let held: HashMap<i64, bool> =
+                    leases.iter().map(|l| (l.id, l.cancel_requested)).collect();
+                for id in ids {
+                    match held.get(&id) {
+                        Some(false) => {}
+                        Some(true) => shared.stop_job(id, Stop::Requested),
+                        None => shared.stop_job(id, Stop::Lost),
+                    }
+                }
+            }
+            Err(error) => shared.emit(WorkerEvent::Trouble {
+                message: format!("extending leases: {error}"),
+            }),
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! The worker against a real sandbox: jobs run as their user, retried, cancelled,
+//! recovered from a dead worker, never run twice. Every wait is on the worker's own
+//! events, with a deadline.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use jobdeck_core::{
+    AuthClient, JobFilter, JobStatus, JobsClient, MemoryStore, NewJob, Project, SessionOwner,
+    kinds::builtin,
+    worker::{
+        EnqueueError, JobContext, JobError, JobKind, Registry, Worker, WorkerConfig, WorkerEvent,
+        WorkerHandle,
+    },
+};
+use jobdeck_sandbox::testing::{TestSandbox, email};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::{Receiver, error::RecvError};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn signed_in(sandbox: &TestSandbox) -> (JobsClient, String) {
+    let project =
+        Project::new(&sandbox.status.api_url, &sandbox.status.anon_key).expect("a project");
+    let owner = SessionOwner::new(
+        AuthClient::new(project.clone(), reqwest::Client::new()),
+        Arc::new(MemoryStore::default()),
+    )
+    .expect("an owner");
+    let address = email("worker");
+    sandbox.sign_up(&address, "correct horse").await;
+    owner
+        .sign_in_with_password(&address, "correct horse")
+        .await
+        .expect("signs in");
+    (JobsClient::new(&project, owner), address)
+}
+
+fn config(name: &str) -> WorkerConfig {
+    WorkerConfig {
+        lease: Duration::from_secs(3),
+        poll_max: Duration::from_millis(500),
+        ..WorkerConfig::new(name)
+    }
+}
+
+fn new_job(kind: &str, context: Value) -> NewJob {
+    NewJob {
+        kind: kind.into(),
+        context,
+        ..NewJob::default()
+    }
+}
+
+/// The first event that `pick` accepts, within the deadline.
+async fn until<T>(
+    events: &mut Receiver<WorkerEvent>,
+    mut pick: impl FnMut(&WorkerEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Some(found) = pick(&event) {
+                        return found;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => panic!("the worker's events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the awaited event came before the deadline")
+}
+
+/// Waits until job `id` ends in a final state (or waits for a retry), answering it.
+async fn settled(events: &mut Receiver<WorkerEvent>, id: i64) -> jobdeck_core::Job {
+    until(events, |event| match event {
+        WorkerEvent::JobUpdated { job } if job.id == id => Some(job.clone()),
+        _ => None,
+    })
+    .await
+}
+
+async fn started(events: &mut Receiver<WorkerEvent>, id: i64) {
+    until(events, |event| match event {
+        WorkerEvent::JobStarted { job } if job.id == id => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+fn start(jobs: &JobsClient, registry: Registry, config: WorkerConfig) -> WorkerHandle {
+    Worker::new(config, registry, jobs.clone()).start()
+}
+
+#[tokio::test]
+async fn a_job_goes_from_waiting_to_running_to_finished_as_its_user() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let worker = start(&jobs, builtin(), config("w1"));
+    let mut events = worker.events();
+    let job = worker
+        .enqueue(&new_job("hello", json!({ "name": "Ada" })))
+        .await
+        .expect("enqueued");
+    assert_eq!(job.status, JobStatus::Waiting);
+    started(&mut events, job.id).await;
+    let done = settled(&mut events, job.id).await;
+    assert_eq!(done.status, JobStatus::Finished);
+    assert_eq!(done.result, Some(json!({ "greeting": "Hello, Ada!" })));
+    assert!(done.started_at.is_some() && done.ended_at.is_some());
+    assert!(done.started_at <= done.ended_at);
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_at_enqueue_with_the_field_and_no_job() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let worker = start(&jobs, builtin(), config("w1"));
+    for (kind, input, field) in [
+        ("hello", json!({}), ""),
+        ("sleep", json!({ "seconds": "soon" }), "seconds"),
+        ("sleep", json!({ "seconds": 1, "extra": true }), "extra"),
+        ("nope", json!({}), "kind"),
+    ] {
+        match worker.enqueue(&new_job(kind, input.clone())).await {
+            Err(EnqueueError::Invalid(invalid)) => {
+                assert_eq!(invalid.field, field, "{kind} {input}: {invalid}");
+                assert!(!invalid.message.is_empty());
+            }
+            other => panic!("{kind} {input}: expected a validation error, got {other:?}"),
+        }
+    }
+    let page = jobs
+        .list(&JobFilter {
+            limit: 10,
+            ..JobFilter::default()
+        })
+        .await
+        .expect("a page");
+    assert_eq!(page.total, 0, "nothing was enqueued");
+    let kinds = worker.registry().kinds();
+    let sleep = kinds
+        .iter()
+        .find(|k| k.name == "sleep")
+        .expect("sleep is registered");
+    assert_eq!(
+        sleep.input_schema["properties"]["seconds"]["type"], "integer",
+        "a schema a form can use"
+    );
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn an_unknown_kind_fails_clearly_and_the_worker_keeps_going() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let worker = start(&jobs, builtin(), config("w1"));
+    let mut events = worker.events();
+    // Enqueued by some other client that knows a kind this worker does not.
+    let mystery = jobs
+        .enqueue(&new_job("mystery", json!({})))
+        .await
+        .expect("enqueued");
+    worker.wake();
+    let failed = settled(&mut events, mystery.id).await;
+    assert_eq!(
+        failed.status,
+        JobStatus::Failed,
+        "no retries for a kind nobody here can run"
+    );
+    let error = failed.error.expect("an error");
+    assert_eq!(error["code"], "unknown_kind");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("mystery"))
+    );
+
+    let next = worker
+        .enqueue(&new_job("hello", json!({ "name": "still here" })))
+        .await
+        .expect("enqueued");
+    assert_eq!(
+        settled(&mut events, next.id).await.status,
+        JobStatus::Finished
+    );
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn retries_back_off_and_keep_the_failure_history() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let worker = start(&jobs, builtin(), config("w1"));
+    let mut events = worker.events();
+    let job = worker
+        .enqueue(&new_job("flaky", json!({ "fail_times": 1 })))
+        .await
+        .expect("enqueued");
+
+    let first = settled(&mut events, job.id).await;
+    assert_eq!(
+        (first.status, first.attempt),
+        (JobStatus::Waiting, 1),
+        "waits for a retry"
+    );
+    assert!(
+        first.run_at > first.updated_at - chrono::Duration::milliseconds(1),
+        "backed off"
+    );
+    let second = settled(&mut events, job.id).await;
+    assert_eq!((second.status, second.attempt), (JobStatus::Finished, 2));
+    assert_eq!(second.result, Some(json!({ "succeeded_on_attempt": 2 })));
+    let outcomes: Vec<&str> = second
+        .history
+        .iter()
+        .filter_map(|h| h["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["retry", "finished"]);
+    assert_eq!(second.history[0]["error"]["code"], "planned_failure");
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn cancel_a_running_job_and_a_waiting_one() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let worker = start(&jobs, builtin(), config("w1"));
+    let mut events = worker.events();
+    let running = worker
+        .enqueue(&new_job("sleep", json!({ "seconds": 600 })))
+        .await
+        .expect("enqueued");
+    started(&mut events, running.id).await;
+    jobs.cancel(running.id).await.expect("cancel requested");
+    let cancelled = settled(&mut events, running.id).await;
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert!(cancelled.ended_at.is_some());
+
+    worker.pause();
+    let waiting = worker
+        .enqueue(&new_job("sleep", json!({ "seconds": 600 })))
+        .await
+        .expect("enqueued");
+    let cancelled = jobs.cancel(waiting.id).await.expect("cancelled");
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert!(cancelled.started_at.is_none(), "it never ran");
+    assert!(worker.status().paused);
+    worker.resume();
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_dead_workers_job_is_finished_by_another_after_the_lease() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let first = start(&jobs, builtin(), config("dies"));
+    let mut first_events = first.events();
+    let job = first
+        .enqueue(&new_job("sleep", json!({ "seconds": 2 })))
+        .await
+        .expect("enqueued");
+    started(&mut first_events, job.id).await;
+    first.abort();
+
+    let second = start(&jobs, builtin(), config("takes-over"));
+    let mut events = second.events();
+    let done = settled(&mut events, job.id).await;
+    assert_eq!(done.status, JobStatus::Finished);
+    assert_eq!(done.attempt, 2);
+    assert_eq!(done.history[0]["outcome"], "lost");
+    assert_eq!(done.history[0]["worker"], "dies");
+    assert_eq!(done.history[1]["worker"], "takes-over");
+    second.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn shutdown_hands_running_jobs_back_without_using_an_attempt() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let worker = start(&jobs, builtin(), config("w1"));
+    let mut events = worker.events();
+    let job = worker
+        .enqueue(&new_job("sleep", json!({ "seconds": 600 })))
+        .await
+        .expect("enqueued");
+    started(&mut events, job.id).await;
+    worker.shutdown(Duration::ZERO).await;
+    let released = jobs.get(job.id).await.expect("the job");
+    assert_eq!((released.status, released.attempt), (JobStatus::Waiting, 0));
+    assert_eq!(released.history[0]["outcome"], "released");
+}
+
+/// Counts how often each job's handler ran.
+#[derive(Debug, Clone, Default)]
+struct Count(Arc<Mutex<HashMap<i64, u32>>>);
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct CountInput {}
+
+impl JobKind for Count {
+    const NAME: &'static str = "count";
+    const DESCRIPTION: &'static str = "Counts its own runs (tests).";
+    type Input = CountInput;
+    type Output = ();
+
+    async fn run(&self, _input: CountInput, ctx: JobContext) -> Result<(), JobError> {
+        *self
+            .0
+            .lock()
+            .expect("the counter")
+            .entry(ctx.job.id)
+            .or_default() += 1;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_workers_over_many_jobs_run_each_job_exactly_once() {
+    const JOBS: usize = 400;
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let mut ids = Vec::new();
+    for _ in 0..JOBS {
+        ids.push(
+            jobs.enqueue(&new_job("count", json!({})))
+                .await
+                .expect("enqueued")
+                .id,
+        );
+    }
+    let count = Count::default();
+    let workers: Vec<WorkerHandle> = (0..3)
+        .map(|n| {
+            let mut config = config(&format!("w{n}"));
+            config.concurrency = 8;
+            start(&jobs, Registry::new().register(count.clone()), config)
+        })
+        .collect();
+    // One stream of every worker's finished jobs.
+    let (finished_tx, mut finished_rx) = tokio::sync::mpsc::unbounded_channel();
+    for mut events in workers.iter().map(WorkerHandle::events) {
+        let finished_tx = finished_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(WorkerEvent::JobUpdated { job }) if job.status == JobStatus::Finished => {
+                        if finished_tx.send(job.id).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    tokio::time::timeout(DEADLINE, async {
+        for _ in 0..JOBS {
+            finished_rx.recv().await.expect("the workers' events");
+        }
+    })
+    .await
+    .expect("every job finished before the deadline");
+    for worker in workers {
+        worker.shutdown(Duration::from_secs(5)).await;
+    }
+    let runs = count.0.lock().expect("the counter").clone();
+    assert_eq!(runs.len(), JOBS, "every job ran");
+    assert!(runs.values().all(|n| *n == 1), "no job ran twice");
+    let counts = jobs.counts().await.expect("counts");
+    assert_eq!(counts[&JobStatus::Finished], JOBS as u64);
+}
+
+#[tokio::test]
+async fn a_job_outlives_several_access_tokens_without_an_auth_failure() {
+    let sandbox = TestSandbox::start_with(|o| o.jwt_expiry = 3).await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let worker = start(&jobs, builtin(), config("w1"));
+    let mut events = worker.events();
+    let job = worker
+        .enqueue(&new_job("sleep", json!({ "seconds": 8 })))
+        .await
+        .expect("enqueued");
+    let mut troubles = Vec::new();
+    let done = until(&mut events, |event| match event {
+        WorkerEvent::JobUpdated { job: j } if j.id == job.id => Some(j.clone()),
+        WorkerEvent::Trouble { message } | WorkerEvent::SessionEnded { reason: message } => {
+            troubles.push(message.clone());
+            None
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(done.status, JobStatus::Finished);
+    assert!(troubles.is_empty(), "no auth failures: {troubles:?}");
+    assert!(
+        jobs.session().refresh_count() >= 2,
+        "it outlived at least two tokens"
+    );
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_job_reads_only_its_users_rows() {
+    let sandbox = TestSandbox::start().await;
+    let (alice, _) = signed_in(&sandbox).await;
+    let (bob, _) = signed_in(&sandbox).await;
+    for _ in 0..3 {
+        bob.enqueue(&new_job("hello", json!({ "name": "bob" })))
+            .await
+            .expect("enqueued");
+    }
+    alice
+        .enqueue(&new_job("hello", json!({ "name": "alice" })))
+        .await
+        .expect("enqueued");
+    let worker = start(&alice, builtin(), config("w1"));
+    let mut events = worker.events();
+    let job = worker
+        .enqueue(&new_job("summarize", json!({})))
+        .await
+        .expect("enqueued");
+    let done = settled(&mut events, job.id).await;
+    let total = done.result.as_ref().map(|r| r["total"].clone());
+    assert_eq!(
+        total,
+        Some(json!(2)),
+        "alice's two jobs, none of bob's: {:?}",
+        done.result
+    );
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_revoked_session_stops_claiming() {
+    let sandbox = TestSandbox::start_with(|o| o.jwt_expiry = 3).await;
+    let (jobs, address) = signed_in(&sandbox).await;
+    let worker = start(&jobs, builtin(), config("w1"));
+    let mut events = worker.events();
+    let admin = sandbox.database.admin().await;
+    admin
+        .execute(
+            "delete from auth.sessions where user_id = (select id from auth.users where email = $1)",
+            &[&address],
+        )
+        .await
+        .expect("revoking");
+    until(&mut events, |event| {
+        matches!(event, WorkerEvent::SessionEnded { .. }).then_some(())
+    })
+    .await;
+    assert!(matches!(
+        *jobs.session().watch().borrow(),
+        jobdeck_core::SessionState::Ended { .. }
+    ));
+    worker.shutdown(Duration::from_secs(5)).await;
+}
