@@ -10,6 +10,7 @@ use std::{
 
 use jobdeck_core::{
     AuthClient, JobFilter, JobStatus, JobsClient, MemoryStore, NewJob, Project, SessionOwner,
+    SessionStore,
     kinds::builtin,
     worker::{
         EnqueueError, JobContext, JobError, JobKind, Registry, Worker, WorkerConfig, WorkerEvent,
@@ -463,5 +464,113 @@ async fn a_revoked_session_stops_claiming() {
         *jobs.session().watch().borrow(),
         jobdeck_core::SessionState::Ended { .. }
     ));
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn reuse_detection_ends_the_session_and_running_jobs_go_back_to_waiting() {
+    let sandbox = TestSandbox::start_with(|o| {
+        o.jwt_expiry = 4;
+        o.refresh_reuse_interval = 0.0;
+    })
+    .await;
+    let project =
+        Project::new(&sandbox.status.api_url, &sandbox.status.anon_key).expect("a project");
+    let store = Arc::new(MemoryStore::default());
+    let owner = SessionOwner::new(
+        AuthClient::new(project.clone(), reqwest::Client::new()),
+        store.clone(),
+    )
+    .expect("an owner");
+    let address = email("victim");
+    sandbox.sign_up(&address, "correct horse").await;
+    owner
+        .sign_in_with_password(&address, "correct horse")
+        .await
+        .expect("signs in");
+    let jobs = JobsClient::new(&project, owner);
+    let worker = start(&jobs, builtin(), config("w1"));
+    let mut events = worker.events();
+    let job = worker
+        .enqueue(&new_job("sleep", json!({ "seconds": 600 })))
+        .await
+        .expect("enqueued");
+    started(&mut events, job.id).await;
+
+    // Someone replays the stored refresh token twice: the owner's copy is now a reused
+    // one, and its next refresh (the token lives 4 s) makes the server revoke it all.
+    let stolen = store
+        .load()
+        .expect("loads")
+        .expect("a session")
+        .refresh_token;
+    let thief = AuthClient::new(project, reqwest::Client::new());
+    let once = thief.refresh(&stolen).await.expect("the thief refreshes");
+    thief.refresh(&once.refresh_token).await.expect("and again");
+
+    until(&mut events, |event| {
+        matches!(event, WorkerEvent::SessionEnded { .. }).then_some(())
+    })
+    .await;
+    until(&mut events, |event| match event {
+        WorkerEvent::JobReleased { id } if *id == job.id => Some(()),
+        _ => None,
+    })
+    .await;
+    let admin = sandbox.database.admin().await;
+    let row = admin
+        .query_one("select status, attempt from jobs where id = $1", &[&job.id])
+        .await
+        .expect("the job");
+    let (status, attempt): (String, i32) = (row.get(0), row.get(1));
+    assert_eq!(
+        (status.as_str(), attempt),
+        ("waiting", 0),
+        "back to waiting, not failed"
+    );
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Never finishes by itself.
+#[derive(Debug, Clone, Copy)]
+struct Stall;
+
+impl JobKind for Stall {
+    const NAME: &'static str = "stall";
+    const DESCRIPTION: &'static str = "Waits forever (tests).";
+    type Input = CountInput;
+    type Output = ();
+
+    async fn run(&self, _input: CountInput, _ctx: JobContext) -> Result<(), JobError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn an_attempt_that_runs_too_long_times_out() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let worker = start(
+        &jobs,
+        Registry::new().register(Stall),
+        WorkerConfig {
+            attempt_timeout: Duration::from_secs(1),
+            ..config("w1")
+        },
+    );
+    let mut events = worker.events();
+    let job = worker
+        .enqueue(&NewJob {
+            max_attempts: Some(1),
+            ..new_job("stall", json!({}))
+        })
+        .await
+        .expect("enqueued");
+    let failed = settled(&mut events, job.id).await;
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(
+        failed.error.map(|e| e["code"].clone()),
+        Some(json!("timeout"))
+    );
     worker.shutdown(Duration::from_secs(5)).await;
 }

@@ -141,6 +141,9 @@ struct Inner {
     /// Bumped on every sign-in and sign-out, so a refresh that finishes afterwards
     /// does not resurrect a session the user left.
     generation: u64,
+    /// The last access token of a session that ended, with its expiry: still a valid
+    /// JWT for a little while, long enough to hand running jobs back.
+    parting: Option<(Secret, i64)>,
 }
 
 pub struct SessionOwner {
@@ -236,6 +239,7 @@ impl SessionOwner {
             inner.generation += 1;
             inner.session = Some(session);
             inner.refreshing = None;
+            inner.parting = None;
         }
         self.state.send_replace(state);
         Ok(user)
@@ -285,11 +289,22 @@ impl SessionOwner {
         {
             let mut inner = self.lock();
             inner.generation += 1;
-            inner.session = None;
+            inner.parting = inner
+                .session
+                .take()
+                .map(|session| (session.access_token, session.expires_at));
             inner.refreshing = None;
         }
         self.state.send_replace(state);
         self.store.save(None)
+    }
+
+    /// The last access token of the session that just ended, while it is still valid.
+    /// Only for handing back work started under that session; never for new work.
+    pub fn parting_token(&self) -> Option<Secret> {
+        let inner = self.lock();
+        let (token, expires_at) = inner.parting.as_ref()?;
+        (now() < *expires_at).then(|| token.clone())
     }
 
     /// Called when a request learns the server no longer knows this session.

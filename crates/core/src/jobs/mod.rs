@@ -11,7 +11,7 @@ use postgrest::Postgrest;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
-use crate::{Error, Project, SessionOwner};
+use crate::{Error, Project, Secret, SessionOwner};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -164,6 +164,15 @@ impl JobsClient {
         builder: postgrest::Builder,
     ) -> Result<(T, Option<String>), Error> {
         let token = self.session.access_token().await?;
+        self.send_as(&token, builder).await
+    }
+
+    /// Sends a request with `token` (normally the session's current one).
+    async fn send_as<T: DeserializeOwned>(
+        &self,
+        token: &Secret,
+        builder: postgrest::Builder,
+    ) -> Result<(T, Option<String>), Error> {
         let request = builder.auth(token.expose()).build();
         let network = |e: reqwest::Error| Error::Network {
             url: self.url.clone(),
@@ -374,9 +383,18 @@ impl JobsClient {
     }
 
     /// Hands jobs this worker still holds back to waiting, without using an attempt.
+    /// When the session has just ended, its parting token is used: that work was
+    /// started under it, and must not be left running until its lease expires.
     pub async fn release(&self, worker: &str, ids: &[i64]) -> Result<Vec<Job>, Error> {
-        self.rpc("release_jobs", json!({ "worker": worker, "ids": ids }))
-            .await
+        let builder = self.rest.rpc(
+            "release_jobs",
+            json!({ "worker": worker, "ids": ids }).to_string(),
+        );
+        let token = match self.session.access_token().await {
+            Ok(token) => token,
+            Err(error) => self.session.parting_token().ok_or(error)?,
+        };
+        Ok(self.send_as(&token, builder).await?.0)
     }
 
     pub async fn cancel(&self, id: i64) -> Result<Job, Error> {

@@ -132,7 +132,8 @@ impl EnqueueError {
 enum Stop {
     Requested,
     Lost,
-    Shutdown,
+    /// The worker is stopping, or the session ended: hand the job back.
+    HandBack,
 }
 
 #[derive(Debug)]
@@ -153,6 +154,8 @@ struct Shared {
     /// Cancelled once no job runs any more, to stop the heartbeats.
     stop_heartbeats: CancellationToken,
     slots: Arc<Semaphore>,
+    /// Set while the session is over, so the end is announced once.
+    session_ended: std::sync::atomic::AtomicBool,
     // Held only for short synchronous sections, never across an await.
     running: Mutex<HashMap<i64, Running>>,
     events: broadcast::Sender<WorkerEvent>,
@@ -178,6 +181,21 @@ impl Shared {
 
     fn lease_seconds(&self) -> u32 {
         self.config.lease.as_secs().clamp(1, 86_400) as u32
+    }
+
+    /// The session is over: say so once, and hand every running job back (not fail
+    /// it) while the session's parting token still allows.
+    fn session_over(&self, reason: String) {
+        if !self
+            .session_ended
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.emit(WorkerEvent::SessionEnded { reason });
+        }
+        let ids: Vec<i64> = self.running().keys().copied().collect();
+        for id in ids {
+            self.stop_job(id, Stop::HandBack);
+        }
     }
 }
 
@@ -212,6 +230,7 @@ impl Worker {
         let (events, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(concurrency)),
+            session_ended: std::sync::atomic::AtomicBool::new(false),
             config: WorkerConfig {
                 concurrency,
                 ..self.config
@@ -301,7 +320,7 @@ impl WorkerHandle {
         if tokio::time::timeout(grace, drained).await.is_err() {
             let ids: Vec<i64> = shared.running().keys().copied().collect();
             for id in ids {
-                shared.stop_job(id, Stop::Shutdown);
+                shared.stop_job(id, Stop::HandBack);
             }
         }
         shared.stop_heartbeats.cancel();
@@ -371,12 +390,13 @@ async fn claim_loop(shared: Arc<Shared>, tasks: TaskTracker) {
             }
             Err(error) if error.code() == ErrorCode::AuthExpired => {
                 drop(slots);
-                shared.emit(WorkerEvent::SessionEnded {
-                    reason: error.to_string(),
-                });
+                shared.session_over(error.to_string());
                 if !wait_for_sign_in(&shared).await {
                     return;
                 }
+                shared
+                    .session_ended
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
             Err(error) => {
@@ -515,7 +535,7 @@ async fn run_job(
             shared.emit(WorkerEvent::JobLost { id });
             None
         }
-        (Some(Stop::Shutdown), Err(_)) => {
+        (Some(Stop::HandBack), Err(_)) => {
             release(&shared, &[id]).await;
             None
         }
@@ -578,6 +598,11 @@ async fn heartbeat_loop(shared: Arc<Shared>) {
                         None => shared.stop_job(id, Stop::Lost),
                     }
                 }
+            }
+            // With every slot busy the claim loop may not notice for long: here is
+            // where a running worker learns its session ended.
+            Err(error) if error.code() == ErrorCode::AuthExpired => {
+                shared.session_over(error.to_string())
             }
             Err(error) => shared.emit(WorkerEvent::Trouble {
                 message: format!("extending leases: {error}"),
