@@ -1,56 +1,29 @@
 //! The jobs client against a real sandbox, as the signed-in user under RLS.
 
-use std::sync::Arc;
+mod support;
 
-use jobdeck_core::{
-    AuthClient, ErrorCode, JobFilter, JobStatus, JobsClient, MemoryStore, NewJob, Project,
-    SessionOwner,
-};
-use jobdeck_sandbox::testing::{TestSandbox, email};
+use jobdeck_core::{ErrorCode, JobFilter, JobStatus, NewJob};
+use jobdeck_sandbox::testing::TestSandbox;
 use serde_json::json;
-
-async fn client(sandbox: &TestSandbox) -> JobsClient {
-    let project =
-        Project::new(&sandbox.status.api_url, &sandbox.status.anon_key).expect("a project");
-    let owner = SessionOwner::new(
-        AuthClient::new(project.clone(), reqwest::Client::new()),
-        Arc::new(MemoryStore::default()),
-    )
-    .expect("an owner");
-    let address = email("jobs");
-    sandbox.sign_up(&address, "correct horse").await;
-    owner
-        .sign_in_with_password(&address, "correct horse")
-        .await
-        .expect("signs in");
-    JobsClient::new(&project, owner)
-}
-
-fn job(kind: &str, context: serde_json::Value) -> NewJob {
-    NewJob {
-        kind: kind.into(),
-        context,
-        ..NewJob::default()
-    }
-}
+use support::{new_job, signed_in};
 
 #[tokio::test]
 async fn enqueue_list_filter_count_and_page_as_the_user() {
     let sandbox = TestSandbox::start().await;
-    let alice = client(&sandbox).await;
-    let bob = client(&sandbox).await;
+    let alice = signed_in(&sandbox).await.0;
+    let bob = signed_in(&sandbox).await.0;
     let mut ids = Vec::new();
     for n in 0..5 {
         ids.push(
             alice
-                .enqueue(&job("hello", json!({ "name": n })))
+                .enqueue(&new_job("hello", json!({ "name": n })))
                 .await
                 .expect("enqueued")
                 .id,
         );
     }
     let sleeper = alice
-        .enqueue(&job("sleep", json!({ "seconds": 1 })))
+        .enqueue(&new_job("sleep", json!({ "seconds": 1 })))
         .await
         .expect("enqueued");
     alice.cancel(sleeper.id).await.expect("cancelled");
@@ -129,9 +102,9 @@ async fn enqueue_list_filter_count_and_page_as_the_user() {
 #[tokio::test]
 async fn the_worker_side_functions_and_their_errors() {
     let sandbox = TestSandbox::start().await;
-    let jobs = client(&sandbox).await;
+    let jobs = signed_in(&sandbox).await.0;
     let enqueued = jobs
-        .enqueue(&job("flaky", json!({ "fail_times": 1 })))
+        .enqueue(&new_job("flaky", json!({ "fail_times": 1 })))
         .await
         .expect("enqueued");
     let claimed = jobs
@@ -197,7 +170,7 @@ async fn the_worker_side_functions_and_their_errors() {
     assert!(!jobs.delete(enqueued.id).await.expect("nothing left"));
 
     let ended = jobs
-        .enqueue(&job("hello", json!({})))
+        .enqueue(&new_job("hello", json!({})))
         .await
         .expect("enqueued");
     jobs.cancel(ended.id).await.expect("cancelled");
@@ -216,15 +189,15 @@ async fn the_worker_side_functions_and_their_errors() {
 #[tokio::test]
 async fn changes_since_a_cursor_and_idempotent_enqueue() {
     let sandbox = TestSandbox::start().await;
-    let jobs = client(&sandbox).await;
+    let jobs = signed_in(&sandbox).await.0;
     let first = jobs
-        .enqueue(&job("hello", json!({})))
+        .enqueue(&new_job("hello", json!({})))
         .await
         .expect("enqueued");
     let cursor = first.updated_at;
     let keyed = NewJob {
         idempotency_key: Some("report:2026-11".into()),
-        ..job("hello", json!({ "month": 11 }))
+        ..new_job("hello", json!({ "month": 11 }))
     };
     let second = jobs.enqueue(&keyed).await.expect("enqueued");
     let same = jobs.enqueue(&keyed).await.expect("the same job");
@@ -246,7 +219,7 @@ async fn changes_since_a_cursor_and_idempotent_enqueue() {
     );
 
     let blank = jobs
-        .enqueue(&job(" ", json!({})))
+        .enqueue(&new_job(" ", json!({})))
         .await
         .expect_err("a kind is required");
     assert_eq!(blank.code(), ErrorCode::Validation);

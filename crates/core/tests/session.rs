@@ -1,6 +1,8 @@
 //! The session owner against a real sandbox: one refresh however many ask, rotation
 //! persisted, reuse detection ending the session, a session that survives a restart.
 
+mod support;
+
 use std::{collections::HashSet, os::unix::fs::PermissionsExt as _, sync::Arc};
 
 use jobdeck_core::{
@@ -8,12 +10,7 @@ use jobdeck_core::{
     SessionStore, SignOutScope,
 };
 use jobdeck_sandbox::testing::{TestSandbox, email};
-
-fn auth(sandbox: &TestSandbox) -> AuthClient {
-    let project =
-        Project::new(&sandbox.status.api_url, &sandbox.status.anon_key).expect("a project");
-    AuthClient::new(project, reqwest::Client::new())
-}
+use support::auth;
 
 /// A signed-in owner over `store`.
 async fn signed_in(

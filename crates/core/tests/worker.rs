@@ -2,6 +2,8 @@
 //! recovered from a dead worker, never run twice. Every wait is on the worker's own
 //! events, with a deadline.
 
+mod support;
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -9,8 +11,7 @@ use std::{
 };
 
 use jobdeck_core::{
-    AuthClient, JobFilter, JobStatus, JobsClient, MemoryStore, NewJob, Project, SessionOwner,
-    SessionStore,
+    AuthClient, JobFilter, JobStatus, JobsClient, MemoryStore, NewJob, SessionOwner, SessionStore,
     kinds::builtin,
     worker::{
         EnqueueError, JobContext, JobError, JobKind, Registry, Worker, WorkerConfig, WorkerEvent,
@@ -20,41 +21,17 @@ use jobdeck_core::{
 use jobdeck_sandbox::testing::{TestSandbox, email};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use support::{new_job, project, signed_in};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn signed_in(sandbox: &TestSandbox) -> (JobsClient, String) {
-    let project =
-        Project::new(&sandbox.status.api_url, &sandbox.status.anon_key).expect("a project");
-    let owner = SessionOwner::new(
-        AuthClient::new(project.clone(), reqwest::Client::new()),
-        Arc::new(MemoryStore::default()),
-    )
-    .expect("an owner");
-    let address = email("worker");
-    sandbox.sign_up(&address, "correct horse").await;
-    owner
-        .sign_in_with_password(&address, "correct horse")
-        .await
-        .expect("signs in");
-    (JobsClient::new(&project, owner), address)
-}
 
 fn config(name: &str) -> WorkerConfig {
     WorkerConfig {
         lease: Duration::from_secs(3),
         poll_max: Duration::from_millis(500),
         ..WorkerConfig::new(name)
-    }
-}
-
-fn new_job(kind: &str, context: Value) -> NewJob {
-    NewJob {
-        kind: kind.into(),
-        context,
-        ..NewJob::default()
     }
 }
 
@@ -296,8 +273,16 @@ async fn shutdown_hands_running_jobs_back_without_using_an_attempt() {
         .expect("enqueued");
     started(&mut events, job.id).await;
     worker.shutdown(Duration::ZERO).await;
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event);
+    }
     let released = jobs.get(job.id).await.expect("the job");
-    assert_eq!((released.status, released.attempt), (JobStatus::Waiting, 0));
+    assert_eq!(
+        (released.status, released.attempt),
+        (JobStatus::Waiting, 0),
+        "{released:?}\n{seen:?}"
+    );
     assert_eq!(released.history[0]["outcome"], "released");
 }
 
@@ -474,8 +459,7 @@ async fn reuse_detection_ends_the_session_and_running_jobs_go_back_to_waiting() 
         o.refresh_reuse_interval = 0.0;
     })
     .await;
-    let project =
-        Project::new(&sandbox.status.api_url, &sandbox.status.anon_key).expect("a project");
+    let project = project(&sandbox);
     let store = Arc::new(MemoryStore::default());
     let owner = SessionOwner::new(
         AuthClient::new(project.clone(), reqwest::Client::new()),

@@ -136,7 +136,7 @@ enum Stop {
     HandBack,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Running {
     cancel: CancellationToken,
     stop: Arc<Mutex<Option<Stop>>>,
@@ -306,7 +306,11 @@ impl WorkerHandle {
     /// and hands them back (they wait again without losing an attempt).
     pub async fn shutdown(self, grace: Duration) {
         let shared = &self.shared;
-        shared.stop_claiming.cancel();
+        {
+            // Under the lock that registers jobs: no job starts after this.
+            let _running = shared.running();
+            shared.stop_claiming.cancel();
+        }
         self.tasks.close();
         let drained = async {
             while !shared.running().is_empty() {
@@ -381,6 +385,13 @@ async fn claim_loop(shared: Arc<Shared>, tasks: TaskTracker) {
                 let wait = idle;
                 idle = (idle * 2).min(shared.config.poll_max);
                 Some(wait)
+            }
+            Ok(jobs) if shared.stop_claiming.is_cancelled() => {
+                // A claim already in flight when the worker began to stop (it may even
+                // have taken back a job just handed back): start nothing, return it all.
+                let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+                release(&shared, &ids).await;
+                return;
             }
             Ok(jobs) => {
                 idle = shared.config.poll_min;
@@ -468,8 +479,27 @@ async fn start_jobs(
             release(shared, &[job.id]).await;
             continue;
         }
-        let handler = shared.registry.get(&job.kind);
-        tasks.spawn(run_job(Arc::clone(shared), job, handler, slot));
+        let entry = {
+            let mut running = shared.running();
+            if shared.stop_claiming.is_cancelled() {
+                None
+            } else {
+                let entry = Running {
+                    cancel: CancellationToken::new(),
+                    stop: Arc::new(Mutex::new(None)),
+                };
+                running.insert(job.id, entry.clone());
+                Some(entry)
+            }
+        };
+        match entry {
+            Some(entry) => {
+                let handler = shared.registry.get(&job.kind);
+                tasks.spawn(run_job(Arc::clone(shared), job, handler, entry, slot));
+            }
+            // The worker began to stop while this batch was being confirmed.
+            None => release(shared, &[job.id]).await,
+        }
     }
 }
 
@@ -484,22 +514,16 @@ async fn release(shared: &Shared, ids: &[i64]) {
     }
 }
 
+/// Runs one registered job to its end; `entry` is its place in the running set.
 async fn run_job(
     shared: Arc<Shared>,
     job: Job,
     handler: Option<Arc<dyn Handler>>,
+    entry: Running,
     slot: OwnedSemaphorePermit,
 ) {
     let id = job.id;
-    let cancel = CancellationToken::new();
-    let stop = Arc::new(Mutex::new(None));
-    shared.running().insert(
-        id,
-        Running {
-            cancel: cancel.clone(),
-            stop: Arc::clone(&stop),
-        },
-    );
+    let Running { cancel, stop } = entry;
     shared.emit(WorkerEvent::JobStarted { job: job.clone() });
 
     let outcome = match handler {

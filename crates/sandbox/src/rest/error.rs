@@ -119,6 +119,12 @@ impl RestError {
     }
 }
 
+impl From<super::query::ParseError> for RestError {
+    fn from(error: super::query::ParseError) -> Self {
+        RestError::Parse(error.0)
+    }
+}
+
 /// PostgREST's table from SQLSTATE to HTTP status.
 pub fn status_for(code: &str, anon: bool) -> StatusCode {
     let class = &code[..2.min(code.len())];

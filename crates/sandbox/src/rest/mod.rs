@@ -33,7 +33,7 @@ use crate::{
 };
 use error::RestError;
 use query::Query;
-use schema::Returns;
+use schema::{Relation, Returns, Schema};
 use sql::{Returning, Shape, Statement};
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -223,6 +223,46 @@ async fn run_write(
     decided.map_err(|(rows, _)| RestError::NotSingular { rows })
 }
 
+/// What every table request starts with: who calls, on which relation, asking what.
+struct TableRequest {
+    caller: Caller,
+    schema: Arc<Schema>,
+    name: String,
+    prefer: Prefer,
+    query: Query,
+}
+
+impl TableRequest {
+    fn new(
+        state: &AppState,
+        name: String,
+        headers: &HeaderMap,
+        raw: Option<&str>,
+    ) -> Result<Self, RestError> {
+        let caller = state.rest_caller(headers, raw)?;
+        let schema = state.schema();
+        if !schema.relations.contains_key(&name) {
+            return Err(RestError::UnknownRelation(name));
+        }
+        Ok(Self {
+            caller,
+            schema,
+            name,
+            prefer: Prefer::from(headers),
+            query: Query::parse(&pairs(raw), |_| false)?,
+        })
+    }
+
+    fn relation(&self) -> &Relation {
+        // Checked in `new`, and the schema is immutable.
+        &self.schema.relations[&self.name]
+    }
+
+    fn path(&self) -> String {
+        format!("/{}", self.name)
+    }
+}
+
 async fn read(
     State(state): State<Arc<AppState>>,
     Path(relation): Path<String>,
@@ -230,29 +270,26 @@ async fn read(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, RestError> {
-    let caller = state.rest_caller(&headers, raw.as_deref())?;
-    let schema = state.schema();
-    let relation = schema
-        .relations
-        .get(&relation)
-        .ok_or_else(|| RestError::UnknownRelation(relation.clone()))?;
-    let prefer = Prefer::from(&headers);
-    let mut query =
-        Query::parse(&pairs(raw.as_deref()), |_| false).map_err(|e| RestError::Parse(e.0))?;
-    apply_range(&mut query, &headers);
-    let statement = sql::select(relation, &query, prefer.count, prefer.shape())?;
-    let path = format!("/{}", relation.name);
+    let mut request = TableRequest::new(&state, relation, &headers, raw.as_deref())?;
+    apply_range(&mut request.query, &headers);
+    let prefer = &request.prefer;
+    let statement = sql::select(
+        request.relation(),
+        &request.query,
+        prefer.count,
+        prefer.shape(),
+    )?;
     let rows = run(
         &state,
-        &caller,
+        &request.caller,
         &method,
-        &path,
+        &request.path(),
         true,
         Finish::Commit,
         &statement,
     )
     .await?;
-    page_response(&query, &prefer, rows)
+    page_response(&request.query, prefer, rows)
 }
 
 /// A read's answer: the body, its `Content-Range`, 206 for part of a counted set.
@@ -336,15 +373,8 @@ async fn insert(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let caller = state.rest_caller(&headers, raw.as_deref())?;
-    let schema = state.schema();
-    let relation = schema
-        .relations
-        .get(&relation)
-        .ok_or_else(|| RestError::UnknownRelation(relation.clone()))?;
-    let prefer = Prefer::from(&headers);
-    let query =
-        Query::parse(&pairs(raw.as_deref()), |_| false).map_err(|e| RestError::Parse(e.0))?;
+    let request = TableRequest::new(&state, relation, &headers, raw.as_deref())?;
+    let prefer = &request.prefer;
     let (columns, payload) = payload(&body)?;
     if payload == "[]" {
         let body = if prefer.representation { "[]" } else { "" };
@@ -354,9 +384,22 @@ async fn insert(
             Some("*/*".into()),
         ));
     }
-    let statement = sql::insert(relation, &query, &columns, payload, returning(&prefer))?;
-    let path = format!("/{}", relation.name);
-    let (_, body) = run_write(&state, &caller, &method, &path, &prefer, &statement).await?;
+    let statement = sql::insert(
+        request.relation(),
+        &request.query,
+        &columns,
+        payload,
+        returning(prefer),
+    )?;
+    let (_, body) = run_write(
+        &state,
+        &request.caller,
+        &method,
+        &request.path(),
+        prefer,
+        &statement,
+    )
+    .await?;
     let body = if prefer.representation {
         body.unwrap_or_else(|| "[]".into())
     } else {
@@ -373,35 +416,36 @@ async fn update(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let caller = state.rest_caller(&headers, raw.as_deref())?;
-    let schema = state.schema();
-    let relation = schema
-        .relations
-        .get(&relation)
-        .ok_or_else(|| RestError::UnknownRelation(relation.clone()))?;
-    let prefer = Prefer::from(&headers);
-    let query =
-        Query::parse(&pairs(raw.as_deref()), |_| false).map_err(|e| RestError::Parse(e.0))?;
-    if query.filters.is_empty() {
+    let request = TableRequest::new(&state, relation, &headers, raw.as_deref())?;
+    if request.query.filters.is_empty() {
         return Err(RestError::UnsafeWrite("UPDATE"));
     }
-    let (columns, _) = payload(&body)?;
     let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(&body) else {
         return Err(RestError::InvalidBody("PATCH takes one JSON object".into()));
     };
-    if columns.is_empty() {
-        return Ok(write_response(&prefer, StatusCode::OK, Some("[]".into())));
+    let prefer = &request.prefer;
+    if object.is_empty() {
+        return Ok(write_response(prefer, StatusCode::OK, Some("[]".into())));
     }
+    let columns: Vec<String> = object.keys().cloned().collect();
+    let payload = Value::Object(object).to_string();
     let statement = sql::update(
-        relation,
-        &query,
+        request.relation(),
+        &request.query,
         &columns,
-        Value::Object(object).to_string(),
-        returning(&prefer),
+        payload,
+        returning(prefer),
     )?;
-    let path = format!("/{}", relation.name);
-    let (_, body) = run_write(&state, &caller, &method, &path, &prefer, &statement).await?;
-    Ok(write_response(&prefer, StatusCode::OK, body))
+    let (_, body) = run_write(
+        &state,
+        &request.caller,
+        &method,
+        &request.path(),
+        prefer,
+        &statement,
+    )
+    .await?;
+    Ok(write_response(prefer, StatusCode::OK, body))
 }
 
 async fn delete(
@@ -411,22 +455,22 @@ async fn delete(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, RestError> {
-    let caller = state.rest_caller(&headers, raw.as_deref())?;
-    let schema = state.schema();
-    let relation = schema
-        .relations
-        .get(&relation)
-        .ok_or_else(|| RestError::UnknownRelation(relation.clone()))?;
-    let prefer = Prefer::from(&headers);
-    let query =
-        Query::parse(&pairs(raw.as_deref()), |_| false).map_err(|e| RestError::Parse(e.0))?;
-    if query.filters.is_empty() {
+    let request = TableRequest::new(&state, relation, &headers, raw.as_deref())?;
+    if request.query.filters.is_empty() {
         return Err(RestError::UnsafeWrite("DELETE"));
     }
-    let statement = sql::delete(relation, &query, returning(&prefer))?;
-    let path = format!("/{}", relation.name);
-    let (_, body) = run_write(&state, &caller, &method, &path, &prefer, &statement).await?;
-    Ok(write_response(&prefer, StatusCode::OK, body))
+    let prefer = &request.prefer;
+    let statement = sql::delete(request.relation(), &request.query, returning(prefer))?;
+    let (_, body) = run_write(
+        &state,
+        &request.caller,
+        &method,
+        &request.path(),
+        prefer,
+        &statement,
+    )
+    .await?;
+    Ok(write_response(prefer, StatusCode::OK, body))
 }
 
 /// PATCH and DELETE answer 204, or `status` with the rows when asked for them.
@@ -472,8 +516,7 @@ async fn call_post(
             }
         }
     };
-    let query =
-        Query::parse(&pairs(raw.as_deref()), |_| false).map_err(|e| RestError::Parse(e.0))?;
+    let query = Query::parse(&pairs(raw.as_deref()), |_| false)?;
     call(
         &state, &caller, &method, &headers, &function, args, query, false,
     )
@@ -495,8 +538,7 @@ async fn call_get(
             .get(&function)
             .is_some_and(|fs| fs.iter().any(|f| f.arguments.iter().any(|a| a.name == key)))
     };
-    let query =
-        Query::parse(&pairs(raw.as_deref()), is_argument).map_err(|e| RestError::Parse(e.0))?;
+    let query = Query::parse(&pairs(raw.as_deref()), is_argument)?;
     let args = query
         .other
         .iter()
