@@ -1,11 +1,16 @@
 //! `jobdeck`: Jobdeck from the command line.
 //!
 //! # Layout
-//! - `main`: arguments, logging, and turning errors into one line and an exit code.
-//! - [`commands`]: one module per subcommand, each a thin layer over a library crate
-//!   (`dev` over `jobdeck-sandbox`).
+//! - `main`: arguments, logging, one runtime.
+//! - [`config`]: which project (flags, environment, config file, local sandbox) and
+//!   where the CLI's own session lives.
+//! - [`commands`]: one module per group of subcommands, each a thin layer over
+//!   `jobdeck-core` or `jobdeck-sandbox`.
+//! - [`exit`]: errors as one line or `{code, message}`, and the exit codes.
 
 mod commands;
+mod config;
+mod exit;
 
 use std::process::ExitCode;
 
@@ -18,12 +23,43 @@ use clap::{Parser, Subcommand};
     about = "Background jobs that run under a Supabase user's own session"
 )]
 struct Cli {
+    /// The Supabase project's URL [env: SUPABASE_URL].
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// The project's anon or publishable key [env: SUPABASE_ANON_KEY or SUPABASE_PUBLISHABLE_KEY].
+    #[arg(long, global = true)]
+    key: Option<String>,
+    /// Machine-readable output; errors as {"code", "message"}.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Sign in (a password prompt, --password-stdin, or --otp for an emailed code).
+    Login(commands::auth::LoginArgs),
+    /// Sign out of this CLI's session.
+    Logout(commands::auth::LogoutArgs),
+    /// Who this CLI is signed in as.
+    Whoami,
+    /// Enqueue a job.
+    Enqueue(commands::jobs::EnqueueArgs),
+    /// List your jobs, newest first.
+    Jobs(commands::jobs::ListArgs),
+    /// Everything about one job, its failure history included.
+    Show { id: i64 },
+    /// A live table of your jobs, redrawn in place until Ctrl-C.
+    Watch(commands::jobs::ListArgs),
+    /// Cancel a job (a running one is asked to stop).
+    Cancel { id: i64 },
+    /// Put a failed or cancelled job back to waiting.
+    Retry { id: i64 },
+    /// Run your jobs here, headless, until Ctrl-C or SIGTERM.
+    Worker(commands::worker::WorkerArgs),
+    /// The job kinds and their input schemas.
+    Kinds,
     /// Run the local Supabase-compatible sandbox (Auth + REST over a private PostgreSQL).
     Dev(commands::dev::DevArgs),
 }
@@ -33,7 +69,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("JOBDECK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log(&cli.command))),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -47,16 +83,41 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Dev(args) => commands::dev::run(args).await,
-        }
-    });
-    match result {
+    let json = cli.json;
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => exit::report(&error, json),
+    }
+}
+
+/// The sandbox logs what it serves; the other commands speak only when asked.
+fn default_log(command: &Command) -> &'static str {
+    match command {
+        Command::Dev(_) => "info,tokio_postgres=warn",
+        _ => "warn",
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    use commands::{auth, dev, jobs, worker};
+    let context = || -> anyhow::Result<commands::Context> {
+        Ok(commands::Context {
+            project: config::project(cli.url.as_deref(), cli.key.as_deref())?,
+            json: cli.json,
+        })
+    };
+    match cli.command {
+        Command::Dev(args) => dev::run(args).await,
+        Command::Kinds => jobs::kinds(cli.json),
+        Command::Login(args) => auth::login(&context()?, args).await,
+        Command::Logout(args) => auth::logout(&context()?, args).await,
+        Command::Whoami => auth::whoami(&context()?).await,
+        Command::Enqueue(args) => jobs::enqueue(&context()?, args).await,
+        Command::Jobs(args) => jobs::list(&context()?, args).await,
+        Command::Show { id } => jobs::show(&context()?, id).await,
+        Command::Watch(args) => jobs::watch(&context()?, args).await,
+        Command::Cancel { id } => jobs::cancel(&context()?, id).await,
+        Command::Retry { id } => jobs::retry(&context()?, id).await,
+        Command::Worker(args) => worker::run(&context()?, args).await,
     }
 }

@@ -70,7 +70,7 @@ fn parse_seed_user(text: &str) -> Result<(String, String), String> {
 
 /// `$XDG_DATA_HOME/jobdeck/sandbox` (or `~/.local/share/...`); for root, a system
 /// directory the PostgreSQL user can reach.
-fn default_data_dir() -> anyhow::Result<PathBuf> {
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
     let root =
         std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
     if root {
@@ -138,7 +138,7 @@ async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {

@@ -1,0 +1,87 @@
+//! `worker`: headless processing until Ctrl-C or SIGTERM, then unfinished jobs are
+//! handed back.
+
+use std::{process::ExitCode, time::Duration};
+
+use clap::Args;
+use jobdeck_core::{
+    kinds::builtin,
+    worker::{Worker, WorkerConfig, WorkerEvent},
+};
+
+use super::{Context, dev::shutdown_signal, out};
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// How many jobs run at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// Only these kinds (comma-separated); default: every kind.
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
+    /// Seconds to let running jobs finish after Ctrl-C or SIGTERM before handing
+    /// them back.
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
+}
+
+pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let jobs = ctx.jobs()?;
+    let user = jobs
+        .session()
+        .user()
+        .ok_or(jobdeck_core::Error::SignedOut)?;
+    let name = format!(
+        "cli-{}-{}",
+        std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim(),
+        std::process::id()
+    );
+    let mut config = WorkerConfig::new(name.clone());
+    config.concurrency = args.concurrency.into();
+    config.kinds = (!args.kinds.is_empty()).then_some(args.kinds);
+    let worker = Worker::new(config, builtin(), jobs).start();
+    let mut events = worker.events();
+    eprintln!(
+        "Worker {name} running as {} ({} at once). Ctrl-C to stop.",
+        user.email.as_deref().unwrap_or(&user.id),
+        args.concurrency
+    );
+    let json = ctx.json;
+    let log = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            if json {
+                out(&serde_json::to_string(&event).unwrap_or_default());
+                continue;
+            }
+            match event {
+                WorkerEvent::JobStarted { job } => {
+                    out(&format!("started  {} {}", job.id, job.kind))
+                }
+                WorkerEvent::JobUpdated { job } => out(&format!(
+                    "{:<8} {} {}",
+                    job.status.as_str(),
+                    job.id,
+                    job.kind
+                )),
+                WorkerEvent::JobReleased { id } => out(&format!("released {id}")),
+                WorkerEvent::JobLost { id } => out(&format!("lost     {id}")),
+                WorkerEvent::SessionEnded { reason } => {
+                    eprintln!("session ended: {reason}; run `jobdeck login`")
+                }
+                WorkerEvent::Trouble { message } => eprintln!("trouble: {message}"),
+                WorkerEvent::Stopped => break,
+                _ => {}
+            }
+        }
+    });
+    shutdown_signal().await;
+    eprintln!(
+        "Stopping: letting running jobs finish for up to {} s, then handing them back.",
+        args.grace
+    );
+    worker.shutdown(Duration::from_secs(args.grace)).await;
+    let _ = log.await;
+    Ok(ExitCode::SUCCESS)
+}

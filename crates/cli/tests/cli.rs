@@ -1,0 +1,404 @@
+//! The `jobdeck` binary against a real sandbox: sign-in to finished jobs, failure
+//! history, `--wait` exit codes, a worker handing jobs back on SIGTERM, bad input.
+
+use std::{
+    path::PathBuf,
+    process::{Output, Stdio},
+    time::Duration,
+};
+
+use jobdeck_sandbox::testing::{TestSandbox, email};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+const JOBDECK: &str = env!("CARGO_BIN_EXE_jobdeck");
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// One user's CLI: its own session file, pointed at the sandbox by the environment.
+struct Cli {
+    url: String,
+    key: String,
+    session: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Cli {
+    async fn signed_in(sandbox: &TestSandbox) -> Cli {
+        let dir = tempfile::tempdir().expect("a directory");
+        let cli = Cli {
+            url: sandbox.status.api_url.clone(),
+            key: sandbox.status.anon_key.clone(),
+            session: dir.path().join("session.json"),
+            _dir: dir,
+        };
+        let address = email("cli");
+        sandbox.sign_up(&address, "correct horse").await;
+        let out = cli
+            .run_with_stdin(&["login", &address, "--password-stdin"], "correct horse\n")
+            .await;
+        assert!(
+            out.status.success(),
+            "login: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cli
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(JOBDECK);
+        command
+            .args(args)
+            .env("SUPABASE_URL", &self.url)
+            .env("SUPABASE_ANON_KEY", &self.key)
+            .env("JOBDECK_SESSION_FILE", &self.session)
+            .env_remove("SUPABASE_PUBLISHABLE_KEY")
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let run = self.command(args).stdin(Stdio::null()).output();
+        tokio::time::timeout(DEADLINE, run)
+            .await
+            .expect("finishes in time")
+            .expect("runs")
+    }
+
+    async fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use tokio::io::AsyncWriteExt as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).await.expect("writes");
+        drop(stdin);
+        child.wait_with_output().await.expect("finishes")
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all).await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON output")
+    }
+
+    fn worker(&self, grace: &str) -> Child {
+        self.command(&["worker", "--concurrency", "2", "--grace", grace])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the worker starts")
+    }
+
+    /// Waits until job `id` is in `status` (the worker is another process: its state
+    /// is observed through the API, with a deadline).
+    async fn until_status(&self, id: i64, status: &str) -> Value {
+        let id = id.to_string();
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                let job = self.json(&["show", &id]).await;
+                if job["status"] == status {
+                    return job;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .expect("the job reached the state in time")
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("an exit code")
+}
+
+#[tokio::test]
+async fn from_login_to_finished_and_failed_jobs_with_wait_exit_codes() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_in(&sandbox).await;
+    let who = cli.json(&["whoami"]).await;
+    assert!(who["email"].as_str().is_some_and(|e| e.starts_with("cli-")));
+    let mut worker = cli.worker("5");
+
+    let out = cli
+        .run(&["enqueue", "hello", "--set", "name=Ada", "--wait"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Hello, Ada!"));
+
+    let out = cli
+        .run(&[
+            "--json",
+            "enqueue",
+            "flaky",
+            "--input",
+            r#"{"fail_times":3}"#,
+            "--max-attempts",
+            "1",
+            "--wait",
+        ])
+        .await;
+    assert_eq!(
+        code(&out),
+        8,
+        "a failed job: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let failed: Value = serde_json::from_slice(&out.stdout).expect("the job as JSON");
+    let id = failed["id"].as_i64().expect("an id");
+    let shown =
+        String::from_utf8_lossy(&cli.run(&["show", &id.to_string()]).await.stdout).into_owned();
+    assert!(
+        shown.contains("history:") && shown.contains("planned failures"),
+        "{shown}"
+    );
+
+    let listed = cli.json(&["jobs", "--status", "failed"]).await;
+    assert_eq!(listed["total"], 1);
+    let retried = cli.json(&["retry", &id.to_string()]).await;
+    assert_eq!(retried["status"], "waiting");
+    cli.until_status(id, "failed").await;
+
+    // A job cancelled while someone waits on it.
+    let mut waiting = cli
+        .command(&[
+            "--json",
+            "enqueue",
+            "sleep",
+            "--set",
+            "seconds=600",
+            "--wait",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs");
+    let sleeping = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let jobs = cli.json(&["jobs", "--kind", "sleep"]).await;
+            if let Some(id) = jobs["jobs"][0]["id"].as_i64() {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the sleep job appears");
+    cli.until_status(sleeping, "running").await;
+    assert!(
+        cli.run(&["cancel", &sleeping.to_string()])
+            .await
+            .status
+            .success()
+    );
+    let status = tokio::time::timeout(DEADLINE, waiting.wait())
+        .await
+        .expect("--wait ends")
+        .expect("exit");
+    assert_eq!(status.code(), Some(9), "a cancelled job");
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &worker.id().expect("pid").to_string()])
+        .status()
+        .await;
+    let _ = tokio::time::timeout(DEADLINE, worker.wait()).await;
+}
+
+#[tokio::test]
+async fn the_worker_hands_unfinished_jobs_back_on_sigterm() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_in(&sandbox).await;
+    let mut worker = cli.worker("0");
+    let job = cli
+        .json(&["enqueue", "sleep", "--set", "seconds=600"])
+        .await;
+    let id = job["id"].as_i64().expect("an id");
+    cli.until_status(id, "running").await;
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &worker.id().expect("pid").to_string()])
+        .status()
+        .await;
+    assert!(killed.expect("kill runs").success());
+    let exit = tokio::time::timeout(DEADLINE, worker.wait())
+        .await
+        .expect("stops")
+        .expect("an exit status");
+    assert!(exit.success(), "a clean stop");
+    let job = cli.json(&["show", &id.to_string()]).await;
+    assert_eq!(
+        (job["status"].as_str(), job["attempt"].as_i64()),
+        (Some("waiting"), Some(0)),
+        "{job}"
+    );
+    assert_eq!(job["history"][0]["outcome"], "released");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_no_job() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_in(&sandbox).await;
+    for (args, says) in [
+        (
+            vec!["enqueue", "mystery", "--input", "{}"],
+            "unknown job kind",
+        ),
+        (
+            vec!["enqueue", "hello", "--input", "{not json"],
+            "not valid JSON",
+        ),
+        (
+            vec!["enqueue", "hello", "--input", "{}"],
+            "missing field `name`",
+        ),
+        (vec!["enqueue", "sleep", "--set", "seconds=soon"], "seconds"),
+        (vec!["enqueue", "hello", "--set", "name"], "key=value"),
+    ] {
+        let out = cli.run(&args).await;
+        assert_eq!(code(&out), 2, "{args:?} is a validation error");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(says),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    }
+    let jobs = cli.json(&["jobs"]).await;
+    assert_eq!(jobs["total"], 0, "nothing was enqueued");
+    let kinds = cli.json(&["kinds"]).await;
+    let hello = kinds
+        .as_array()
+        .and_then(|k| k.iter().find(|k| k["name"] == "hello"))
+        .cloned();
+    assert_eq!(
+        hello.map(|h| h["input_schema"]["required"].clone()),
+        Some(serde_json::json!(["name"]))
+    );
+
+    let out = cli.run(&["--json", "show", "424242"]).await;
+    assert_eq!(code(&out), 5);
+    let error: Value = serde_json::from_slice(&out.stderr).expect("{code, message}");
+    assert_eq!(error["code"], "not_found");
+}
+
+#[tokio::test]
+async fn auth_and_network_failures_have_their_own_exit_codes() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_in(&sandbox).await;
+    assert!(cli.run(&["logout"]).await.status.success());
+    let out = cli.run(&["--json", "whoami"]).await;
+    assert_eq!(code(&out), 3, "signed out");
+    let error: Value = serde_json::from_slice(&out.stderr).expect("{code, message}");
+    assert_eq!(error["code"], "auth_expired");
+
+    let out = cli
+        .run_with_stdin(
+            &["login", "nobody@example.com", "--password-stdin"],
+            "wrong\n",
+        )
+        .await;
+    assert_eq!(code(&out), 3, "wrong credentials");
+
+    let mut offline = cli.command(&["whoami"]);
+    offline.env("SUPABASE_URL", "http://127.0.0.1:9");
+    let out = offline.output().await.expect("runs");
+    assert_ne!(code(&out), 0);
+    let mut login = cli.command(&["login", "x@example.com", "--password-stdin"]);
+    login
+        .env("SUPABASE_URL", "http://127.0.0.1:9")
+        .stdin(Stdio::null());
+    let out = login.output().await.expect("runs");
+    assert_eq!(
+        code(&out),
+        4,
+        "unreachable: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn login_with_an_emailed_code_and_watch_the_live_table() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_in(&sandbox).await;
+    let address = email("otp");
+    let mut login = cli
+        .command(&["login", &address, "--otp"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // The CLI asks for the code; the sandbox's inbox has it.
+    let code = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let inbox: Value = sandbox
+                .http
+                .get(sandbox.url(&format!("/inbox?email={address}")))
+                .send()
+                .await
+                .expect("the inbox answers")
+                .json()
+                .await
+                .expect("json");
+            if let Some(code) = inbox[0]["code"].as_str() {
+                return code.to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the code arrives");
+    let mut stdin = login.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("{code}\n").as_bytes())
+        .await
+        .expect("types the code");
+    drop(stdin);
+    let out = login.wait_with_output().await.expect("finishes");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(cli.json(&["whoami"]).await["email"], address.as_str());
+
+    let job = cli
+        .json(&["enqueue", "hello", "--set", "name=watched"])
+        .await;
+    let id = job["id"].as_i64().expect("an id").to_string();
+    let mut watch = cli
+        .command(&["watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs");
+    let mut lines = tokio::io::BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.expect("reads") {
+            if line.trim_start().starts_with(&id) && line.contains("waiting") {
+                return;
+            }
+        }
+        panic!("watch ended without showing the job");
+    })
+    .await
+    .expect("the table shows the job");
+    let pid = watch.id().expect("pid").to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status().await;
+    let status = tokio::time::timeout(DEADLINE, watch.wait())
+        .await
+        .expect("stops")
+        .expect("exit");
+    assert!(status.success(), "Ctrl-C ends watch cleanly");
+}
