@@ -9,7 +9,10 @@ use std::{
 
 use jobdeck_sandbox::testing::{TestSandbox, email};
 use serde_json::Value;
-use tokio::process::{Child, Command};
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader, Lines},
+    process::{Child, ChildStdout, Command},
+};
 
 const JOBDECK: &str = env!("CARGO_BIN_EXE_jobdeck");
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -91,31 +94,35 @@ impl Cli {
         serde_json::from_slice(&out.stdout).expect("JSON output")
     }
 
-    fn worker(&self, grace: &str) -> Child {
-        self.command(&["worker", "--concurrency", "2", "--grace", grace])
+    /// A `jobdeck worker`, and the lines it prints for each job event.
+    fn worker(&self, grace: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
+        let mut child = self
+            .command(&["worker", "--concurrency", "2", "--grace", grace])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("the worker starts")
+            .expect("the worker starts");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        (child, lines)
     }
+}
 
-    /// Waits until job `id` is in `status` (the worker is another process: its state
-    /// is observed through the API, with a deadline).
-    async fn until_status(&self, id: i64, status: &str) -> Value {
-        let id = id.to_string();
-        tokio::time::timeout(DEADLINE, async {
-            loop {
-                let job = self.json(&["show", &id]).await;
-                if job["status"] == status {
-                    return job;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+/// Waits, with a deadline, for the worker to print `event` for job `id`
+/// ("started", "finished", "failed", ...).
+async fn worker_says(lines: &mut Lines<BufReader<ChildStdout>>, event: &str, id: i64) {
+    let id = id.to_string();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.expect("reads the worker") {
+            let mut words = line.split_whitespace();
+            if words.next() == Some(event) && words.next() == Some(id.as_str()) {
+                return;
             }
-        })
-        .await
-        .expect("the job reached the state in time")
-    }
+        }
+        panic!("the worker stopped before saying {event} {id}");
+    })
+    .await
+    .expect("the worker said it in time");
 }
 
 fn code(out: &Output) -> i32 {
@@ -128,7 +135,7 @@ async fn from_login_to_finished_and_failed_jobs_with_wait_exit_codes() {
     let cli = Cli::signed_in(&sandbox).await;
     let who = cli.json(&["whoami"]).await;
     assert!(who["email"].as_str().is_some_and(|e| e.starts_with("cli-")));
-    let mut worker = cli.worker("5");
+    let (mut worker, mut said) = cli.worker("5");
 
     let out = cli
         .run(&["enqueue", "hello", "--set", "name=Ada", "--wait"])
@@ -167,34 +174,28 @@ async fn from_login_to_finished_and_failed_jobs_with_wait_exit_codes() {
     assert_eq!(listed["total"], 1);
     let retried = cli.json(&["retry", &id.to_string()]).await;
     assert_eq!(retried["status"], "waiting");
-    cli.until_status(id, "failed").await;
+    worker_says(&mut said, "failed", id).await;
 
-    // A job cancelled while someone waits on it.
+    // A job cancelled while someone waits on it: `--wait` says which job it enqueued.
     let mut waiting = cli
-        .command(&[
-            "--json",
-            "enqueue",
-            "sleep",
-            "--set",
-            "seconds=600",
-            "--wait",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .command(&["enqueue", "sleep", "--set", "seconds=600", "--wait"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("runs");
-    let sleeping = tokio::time::timeout(DEADLINE, async {
-        loop {
-            let jobs = cli.json(&["jobs", "--kind", "sleep"]).await;
-            if let Some(id) = jobs["jobs"][0]["id"].as_i64() {
-                return id;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the sleep job appears");
-    cli.until_status(sleeping, "running").await;
+    let mut progress = BufReader::new(waiting.stderr.take().expect("stderr")).lines();
+    let first = tokio::time::timeout(DEADLINE, progress.next_line())
+        .await
+        .expect("--wait speaks in time")
+        .expect("reads")
+        .expect("a line");
+    let sleeping: i64 = first
+        .strip_prefix("Enqueued job ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("not the enqueue line: {first}"));
+    tokio::spawn(async move { while let Ok(Some(_)) = progress.next_line().await {} });
+    worker_says(&mut said, "started", sleeping).await;
     assert!(
         cli.run(&["cancel", &sleeping.to_string()])
             .await
@@ -218,12 +219,12 @@ async fn from_login_to_finished_and_failed_jobs_with_wait_exit_codes() {
 async fn the_worker_hands_unfinished_jobs_back_on_sigterm() {
     let sandbox = TestSandbox::start().await;
     let cli = Cli::signed_in(&sandbox).await;
-    let mut worker = cli.worker("0");
+    let (mut worker, mut said) = cli.worker("0");
     let job = cli
         .json(&["enqueue", "sleep", "--set", "seconds=600"])
         .await;
     let id = job["id"].as_i64().expect("an id");
-    cli.until_status(id, "running").await;
+    worker_says(&mut said, "started", id).await;
 
     let killed = Command::new("kill")
         .args(["-TERM", &worker.id().expect("pid").to_string()])
@@ -328,7 +329,7 @@ async fn auth_and_network_failures_have_their_own_exit_codes() {
 
 #[tokio::test]
 async fn login_with_an_emailed_code_and_watch_the_live_table() {
-    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    use tokio::io::AsyncWriteExt as _;
     let sandbox = TestSandbox::start().await;
     let cli = Cli::signed_in(&sandbox).await;
     let address = email("otp");
@@ -339,26 +340,36 @@ async fn login_with_an_emailed_code_and_watch_the_live_table() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("runs");
-    // The CLI asks for the code; the sandbox's inbox has it.
-    let code = tokio::time::timeout(DEADLINE, async {
-        loop {
-            let inbox: Value = sandbox
-                .http
-                .get(sandbox.url(&format!("/inbox?email={address}")))
-                .send()
-                .await
-                .expect("the inbox answers")
-                .json()
-                .await
-                .expect("json");
-            if let Some(code) = inbox[0]["code"].as_str() {
-                return code.to_string();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    // The CLI asks for the code once it was sent: by then the sandbox's inbox has it.
+    let mut prompt = login.stderr.take().expect("stderr");
+    tokio::time::timeout(DEADLINE, async {
+        let mut said = Vec::new();
+        let mut buffer = [0u8; 256];
+        while !String::from_utf8_lossy(&said).contains("Enter the code") {
+            let read = prompt.read(&mut buffer).await.expect("reads the prompt");
+            assert!(
+                read > 0,
+                "login ended before asking: {}",
+                String::from_utf8_lossy(&said)
+            );
+            said.extend_from_slice(&buffer[..read]);
         }
     })
     .await
-    .expect("the code arrives");
+    .expect("the prompt came in time");
+    let inbox: Value = sandbox
+        .http
+        .get(sandbox.url(&format!("/inbox?email={address}")))
+        .send()
+        .await
+        .expect("the inbox answers")
+        .json()
+        .await
+        .expect("json");
+    let code = inbox[0]["code"]
+        .as_str()
+        .expect("a code in the inbox")
+        .to_string();
     let mut stdin = login.stdin.take().expect("stdin");
     stdin
         .write_all(format!("{code}\n").as_bytes())
