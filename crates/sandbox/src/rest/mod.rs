@@ -180,12 +180,12 @@ fn db_error(caller: &Caller, source: DbError) -> RestError {
 /// anything else rolls back.
 async fn run_write(
     state: &AppState,
-    caller: &Caller,
     method: &Method,
-    path: &str,
-    prefer: &Prefer,
+    request: &TableRequest,
     statement: &Statement,
 ) -> Result<(i64, Option<String>), RestError> {
+    let (caller, prefer, path) = (&request.caller, &request.prefer, request.path());
+    let path = path.as_str();
     if !(prefer.object && prefer.representation) {
         let rows = run(
             state,
@@ -391,15 +391,7 @@ async fn insert(
         payload,
         returning(prefer),
     )?;
-    let (_, body) = run_write(
-        &state,
-        &request.caller,
-        &method,
-        &request.path(),
-        prefer,
-        &statement,
-    )
-    .await?;
+    let (_, body) = run_write(&state, &method, &request, &statement).await?;
     let body = if prefer.representation {
         body.unwrap_or_else(|| "[]".into())
     } else {
@@ -436,15 +428,7 @@ async fn update(
         payload,
         returning(prefer),
     )?;
-    let (_, body) = run_write(
-        &state,
-        &request.caller,
-        &method,
-        &request.path(),
-        prefer,
-        &statement,
-    )
-    .await?;
+    let (_, body) = run_write(&state, &method, &request, &statement).await?;
     Ok(write_response(prefer, StatusCode::OK, body))
 }
 
@@ -461,15 +445,7 @@ async fn delete(
     }
     let prefer = &request.prefer;
     let statement = sql::delete(request.relation(), &request.query, returning(prefer))?;
-    let (_, body) = run_write(
-        &state,
-        &request.caller,
-        &method,
-        &request.path(),
-        prefer,
-        &statement,
-    )
-    .await?;
+    let (_, body) = run_write(&state, &method, &request, &statement).await?;
     Ok(write_response(prefer, StatusCode::OK, body))
 }
 
