@@ -7,6 +7,7 @@ use serde::Serialize;
 
 /// What a consumer (the UI, the CLI's exit code) needs to decide what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The session is over or the credentials are wrong: sign in (again).
@@ -25,6 +26,7 @@ pub enum ErrorCode {
 
 /// `{code, message}`: how errors cross IPC and appear in `--json` output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,

@@ -4,7 +4,8 @@
 //! - [`project`]: which Supabase project, and how its API key travels.
 //! - [`auth`]: the Auth client ([`auth::client`]) and the session owner
 //!   ([`auth::session`]), which alone holds the refresh token.
-//! - [`jobs`]: the user's jobs over the REST API, every job function.
+//! - [`jobs`]: the user's jobs over the REST API, every job function, and
+//!   [`jobs::feed`], the changes made to them anywhere.
 //! - [`worker`]: job kinds, their registry, and the worker that runs them in
 //!   background tasks; [`kinds`]: the built-in kinds.
 //! - [`error`]: one error type and the codes the UI and the CLI branch on.
@@ -24,5 +25,5 @@ pub use auth::{
     session::{FileStore, MemoryStore, SessionOwner, SessionState, SessionStore},
 };
 pub use error::{Error, ErrorBody, ErrorCode};
-pub use jobs::{Job, JobFilter, JobStatus, JobsClient, NewJob, Page};
+pub use jobs::{BulkAction, ChangeFeed, Job, JobFilter, JobStatus, JobsClient, NewJob, Page};
 pub use project::{ApiKey, Project, Secret};

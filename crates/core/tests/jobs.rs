@@ -2,7 +2,7 @@
 
 mod support;
 
-use jobdeck_core::{ErrorCode, JobFilter, JobStatus, NewJob};
+use jobdeck_core::{BulkAction, ChangeFeed, ErrorCode, JobFilter, JobStatus, NewJob};
 use jobdeck_sandbox::testing::TestSandbox;
 use serde_json::json;
 use support::{new_job, signed_in};
@@ -223,4 +223,157 @@ async fn changes_since_a_cursor_and_idempotent_enqueue() {
         .await
         .expect_err("a kind is required");
     assert_eq!(blank.code(), ErrorCode::Validation);
+}
+
+#[tokio::test]
+async fn keyset_pages_bulk_actions_and_run_again() {
+    let sandbox = TestSandbox::start().await;
+    let alice = signed_in(&sandbox).await.0;
+    let bob = signed_in(&sandbox).await.0;
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let job = alice
+            .enqueue(&new_job("hello", json!({ "name": format!("n{n}") })))
+            .await
+            .expect("enqueued");
+        ids.push(job.id);
+    }
+    let bobs = bob
+        .enqueue(&new_job("hello", json!({ "name": "bob" })))
+        .await
+        .expect("enqueued");
+
+    // Keyset paging: each page starts below the last id of the one before.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = alice
+            .list(&JobFilter {
+                limit: 3,
+                before,
+                ..JobFilter::default()
+            })
+            .await
+            .expect("a page");
+        assert_eq!(
+            page.total as usize,
+            7 - seen.len(),
+            "the total counts the filter's jobs from this page on"
+        );
+        let Some(last) = page.jobs.last() else { break };
+        before = Some(last.id);
+        seen.extend(page.jobs.iter().map(|j| j.id));
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+
+    // Cancelling the filtered set cancels alice's waiting jobs, and nothing of bob's.
+    let cancelled = alice
+        .bulk(BulkAction::Cancel, &JobFilter::default())
+        .await
+        .expect("bulk cancel");
+    assert_eq!(cancelled, 7);
+    let counts = alice.counts().await.expect("counts");
+    assert_eq!(counts[&JobStatus::Cancelled], 7);
+    assert_eq!(
+        bob.get(bobs.id).await.expect("bob's job").status,
+        JobStatus::Waiting
+    );
+    assert_eq!(
+        bob.bulk(BulkAction::Retry, &JobFilter::default())
+            .await
+            .expect("bob's bulk retry"),
+        0,
+        "bob's retry reaches none of alice's cancelled jobs"
+    );
+
+    // Retrying only what a search matches.
+    let retried = alice
+        .bulk(
+            BulkAction::Retry,
+            &JobFilter {
+                search: Some(ids[2].to_string()),
+                ..JobFilter::default()
+            },
+        )
+        .await
+        .expect("bulk retry");
+    assert_eq!(retried, 1);
+    assert_eq!(
+        alice.get(ids[2]).await.expect("job").status,
+        JobStatus::Waiting
+    );
+    assert_eq!(
+        alice
+            .bulk(
+                BulkAction::Retry,
+                &JobFilter {
+                    statuses: vec![JobStatus::Waiting],
+                    ..JobFilter::default()
+                },
+            )
+            .await
+            .expect("nothing to retry"),
+        0,
+        "waiting jobs are not retried"
+    );
+
+    let again = alice.run_again(ids[0]).await.expect("run again");
+    assert_ne!(again.id, ids[0]);
+    assert_eq!(again.kind, "hello");
+    assert_eq!(again.context, json!({ "name": "n0" }));
+    assert_eq!(again.status, JobStatus::Waiting);
+    let not_found = bob.run_again(ids[0]).await.expect_err("not bob's");
+    assert_eq!(not_found.code(), ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn the_change_feed_delivers_every_change_once() {
+    let sandbox = TestSandbox::start().await;
+    let (alice, _) = signed_in(&sandbox).await;
+    let bob = signed_in(&sandbox).await.0;
+    let since = chrono::Utc::now() - chrono::TimeDelta::seconds(1);
+    let mut feed = ChangeFeed::new(alice.clone(), since);
+    assert!(feed.poll().await.expect("poll").is_empty());
+
+    let first = alice
+        .enqueue(&new_job("hello", json!({ "name": "a" })))
+        .await
+        .expect("enqueued");
+    let second = alice
+        .enqueue(&new_job("hello", json!({ "name": "b" })))
+        .await
+        .expect("enqueued");
+    bob.enqueue(&new_job("hello", json!({ "name": "bob" })))
+        .await
+        .expect("bob's");
+    let changed = feed.poll().await.expect("poll");
+    assert_eq!(
+        changed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![first.id, second.id],
+        "alice's two new jobs, oldest first, and nothing of bob's"
+    );
+    assert!(
+        feed.poll().await.expect("poll").is_empty(),
+        "a change is delivered once"
+    );
+
+    let cancelled = alice.cancel(first.id).await.expect("cancelled");
+    let changed = feed.poll().await.expect("poll");
+    assert_eq!(
+        changed,
+        vec![cancelled],
+        "the new version of the changed job"
+    );
+
+    // More changes than one request reads are all delivered.
+    let many: Vec<NewJob> = (0..600)
+        .map(|n| new_job("hello", json!({ "name": format!("m{n}") })))
+        .collect();
+    for job in &many {
+        alice.enqueue(job).await.expect("enqueued");
+    }
+    let changed = feed.poll().await.expect("poll");
+    assert_eq!(changed.len(), 600);
 }

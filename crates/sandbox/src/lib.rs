@@ -29,7 +29,7 @@ use axum::{Router, extract::DefaultBodyLimit, http::HeaderMap, routing::get};
 use db::{Caller, Db};
 use keys::Keys;
 use rest::{error::RestError, schema::Schema};
-pub use sandbox::{Options, Running, SandboxError, Status, read_status, start};
+pub use sandbox::{Options, Running, SandboxError, Status, default_data_dir, read_status, start};
 
 /// Request bodies larger than this are refused with 413, as Supabase's gateway does.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

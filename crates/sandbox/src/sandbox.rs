@@ -139,6 +139,28 @@ fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Where the sandbox keeps its data by default: `$JOBDECK_SANDBOX_DIR` if set, else
+/// `$XDG_DATA_HOME/jobdeck/sandbox` (or `~/.local/share/...`); for root, a system
+/// directory the PostgreSQL user can reach. The CLI and the desktop app both look here,
+/// so either finds the sandbox the other started. `None` when HOME is not set.
+pub fn default_data_dir() -> Option<PathBuf> {
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = env("JOBDECK_SANDBOX_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let root = fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if root {
+        return Some(PathBuf::from("/var/lib/jobdeck/sandbox"));
+    }
+    let base = match env("XDG_DATA_HOME") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env("HOME")?).join(".local/share"),
+    };
+    Some(base.join("jobdeck/sandbox"))
+}
+
 /// The status of the sandbox running on `data_dir`, if one is.
 pub fn read_status(data_dir: &Path) -> Option<Status> {
     let text = fs::read_to_string(data_dir.join(STATUS_FILE)).ok()?;

@@ -68,22 +68,9 @@ fn parse_seed_user(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `$XDG_DATA_HOME/jobdeck/sandbox` (or `~/.local/share/...`); for root, a system
-/// directory the PostgreSQL user can reach.
+/// Where the sandbox keeps its data unless `--data-dir` says otherwise.
 pub fn default_data_dir() -> anyhow::Result<PathBuf> {
-    let root =
-        std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
-    if root {
-        return Ok(PathBuf::from("/var/lib/jobdeck/sandbox"));
-    }
-    let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?)
-                .join(".local/share")
-        }
-    };
-    Ok(base.join("jobdeck/sandbox"))
+    jobdeck_sandbox::default_data_dir().context("HOME is not set; pass --data-dir")
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {

@@ -227,6 +227,7 @@ pub async fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
             search: args.search,
             limit: args.limit.into(),
             offset: 0,
+            before: None,
         })
         .await?;
     let human = format!(
@@ -286,6 +287,7 @@ pub async fn watch(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
         search: args.search,
         limit: args.limit.into(),
         offset: 0,
+        before: None,
     };
     loop {
         let page = jobs.list(&filter).await?;

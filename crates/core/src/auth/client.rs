@@ -12,6 +12,7 @@ const API_VERSION: &str = "2024-01-01";
 
 /// The user as Auth describes them (the fields Jobdeck uses).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct User {
     pub id: String,
     #[serde(default)]

@@ -108,6 +108,7 @@ impl SessionStore for MemoryStore {
 
 /// What the UI shows about the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SessionState {
     SignedOut,

@@ -13,7 +13,12 @@ use serde_json::{Value, json};
 
 use crate::{Error, Project, Secret, SessionOwner};
 
+pub mod feed;
+
+pub use feed::ChangeFeed;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Waiting,
@@ -59,6 +64,7 @@ impl fmt::Display for JobStatus {
 
 /// A row of `public.jobs` (see supabase/migrations).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Job {
     pub id: i64,
     /// The owner's user id.
@@ -90,22 +96,30 @@ pub struct Job {
 }
 
 /// A job to enqueue.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NewJob {
     pub kind: String,
+    #[serde(default)]
     pub context: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub run_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub priority: Option<i16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub max_attempts: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub idempotency_key: Option<String>,
 }
 
 /// Which jobs to list, newest first.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(default)]
 pub struct JobFilter {
     pub statuses: Vec<JobStatus>,
     pub kind: Option<String>,
@@ -113,12 +127,38 @@ pub struct JobFilter {
     pub search: Option<String>,
     pub limit: usize,
     pub offset: usize,
+    /// Only jobs older than this id: keyset paging, which stays as fast on the
+    /// thousandth page as on the first (an offset makes the database walk every row
+    /// before it).
+    pub before: Option<i64>,
+}
+
+/// What a bulk action does to every job of a filter that it applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum BulkAction {
+    /// Cancels waiting jobs and asks running ones to stop.
+    Cancel,
+    /// Makes failed and cancelled jobs wait again.
+    Retry,
+}
+
+impl BulkAction {
+    /// The statuses the action applies to; jobs in others are left alone.
+    pub fn applies_to(self) -> &'static [JobStatus] {
+        match self {
+            BulkAction::Cancel => &[JobStatus::Waiting, JobStatus::Running],
+            BulkAction::Retry => &[JobStatus::Failed, JobStatus::Cancelled],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Page {
     pub jobs: Vec<Job>,
-    /// How many jobs match the filter in all.
+    /// How many jobs match the filter in all (those older than its `before`, if set).
     pub total: u64,
 }
 
@@ -216,14 +256,8 @@ impl JobsClient {
             .0)
     }
 
-    /// A page of the user's jobs matching `filter`, newest first, with the total.
-    pub async fn list(&self, filter: &JobFilter) -> Result<Page, Error> {
-        let mut builder = self
-            .rest
-            .from("jobs")
-            .select("*")
-            .order("id.desc")
-            .exact_count();
+    /// `builder` narrowed to the jobs `filter` matches (its paging aside).
+    fn filtered(mut builder: postgrest::Builder, filter: &JobFilter) -> postgrest::Builder {
         if !filter.statuses.is_empty() {
             builder = builder.in_("status", filter.statuses.iter().map(|s| s.as_str()));
         }
@@ -241,6 +275,21 @@ impl JobsClient {
                 Ok(id) => builder.or(format!("kind.ilike.{pattern},id.eq.{id}")),
                 Err(_) => builder.or(format!("kind.ilike.{pattern}")),
             };
+        }
+        builder
+    }
+
+    /// A page of the user's jobs matching `filter`, newest first, with the total.
+    pub async fn list(&self, filter: &JobFilter) -> Result<Page, Error> {
+        let builder = self
+            .rest
+            .from("jobs")
+            .select("*")
+            .order("id.desc")
+            .exact_count();
+        let mut builder = Self::filtered(builder, filter);
+        if let Some(before) = filter.before {
+            builder = builder.lt("id", before.to_string());
         }
         let limit = filter.limit.clamp(1, 1000);
         builder = builder.range(filter.offset, filter.offset + limit - 1);
@@ -403,6 +452,69 @@ impl JobsClient {
 
     pub async fn retry(&self, id: i64) -> Result<Job, Error> {
         self.rpc("retry_job", json!({ "id": id })).await
+    }
+
+    /// Enqueues a new job with the same kind, input, priority and attempts as job `id`.
+    pub async fn run_again(&self, id: i64) -> Result<Job, Error> {
+        let job = self.get(id).await?;
+        self.enqueue(&NewJob {
+            kind: job.kind,
+            context: job.context,
+            priority: Some(job.priority),
+            max_attempts: Some(job.max_attempts),
+            ..NewJob::default()
+        })
+        .await
+    }
+
+    /// Applies `action` to every job `filter` matches that is in a status the action
+    /// applies to (its paging is ignored); answers how many jobs it changed. Works
+    /// through the set in chunks, newest first, so any number of jobs takes a bounded
+    /// number of round trips per thousand.
+    pub async fn bulk(&self, action: BulkAction, filter: &JobFilter) -> Result<u64, Error> {
+        const CHUNK: usize = 1000;
+        let statuses: Vec<JobStatus> = action
+            .applies_to()
+            .iter()
+            .copied()
+            .filter(|s| filter.statuses.is_empty() || filter.statuses.contains(s))
+            .collect();
+        if statuses.is_empty() {
+            return Ok(0);
+        }
+        let filter = JobFilter {
+            statuses,
+            ..filter.clone()
+        };
+        let function = match action {
+            BulkAction::Cancel => "cancel_jobs",
+            BulkAction::Retry => "retry_jobs",
+        };
+        let mut before = filter.before;
+        let mut changed = 0;
+        loop {
+            #[derive(Deserialize)]
+            struct Id {
+                id: i64,
+            }
+            let mut builder = Self::filtered(
+                self.rest.from("jobs").select("id").order("id.desc"),
+                &filter,
+            );
+            if let Some(before) = before {
+                builder = builder.lt("id", before.to_string());
+            }
+            let (ids, _): (Vec<Id>, _) = self.send(builder.limit(CHUNK)).await?;
+            let Some(last) = ids.last() else { break };
+            before = Some(last.id);
+            let ids: Vec<i64> = ids.iter().map(|row| row.id).collect();
+            let done: u64 = self.rpc(function, json!({ "ids": ids })).await?;
+            changed += done;
+            if ids.len() < CHUNK {
+                break;
+            }
+        }
+        Ok(changed)
     }
 
     /// Deletes the user's jobs that ended in one of `statuses` more than `older_than`

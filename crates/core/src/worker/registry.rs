@@ -9,6 +9,7 @@ use super::kind::{Handler, InvalidInput, JobKind, Typed};
 
 /// A kind as the UI and `jobdeck kinds` show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct KindInfo {
     pub name: String,
     pub description: String,

@@ -66,6 +66,7 @@ impl WorkerConfig {
 
 /// Everything that happens to jobs in this worker, for the UI and the CLI.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WorkerEvent {
     JobStarted {
@@ -103,6 +104,7 @@ pub enum WorkerEvent {
 
 /// What the worker is doing now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WorkerStatus {
     pub name: String,
     pub paused: bool,
