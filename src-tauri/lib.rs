@@ -1,17 +1,81 @@
-//! The Jobdeck desktop app: a thin Tauri v2 shell.
+//! The Jobdeck desktop app: a thin Tauri v2 shell over the core.
 //!
 //! # Layout
-//! - `run`: builds the Tauri application, registers plugins and opens the main window
-//!   with the web UI from `ui/`.
+//! - [`run`]: owns the tokio runtime, builds the Tauri app, and shuts everything down
+//!   when the last window closes.
+//! - [`shell`]: the app's state: the connection to a project (session owner, jobs
+//!   client, worker) and the one-click [`sandbox`].
+//! - [`ipc`] and [`commands`]: every command the web UI calls, declared once, with the
+//!   generated TypeScript bindings in `ui/src/bindings.ts`.
+//! - [`events`]: what the UI hears: job changes, progress, session and worker state.
+//! - [`stores`]: settings and the session in tauri-plugin-store files.
 //!
 //! The app holds no business logic: job, session and worker behaviour lives in the
-//! Tauri-free crates under `crates/`, which this shell exposes as commands and events.
+//! Tauri-free crates under `crates/`.
 
-/// Starts the desktop app and blocks until its last window closes.
-pub fn run() {
-    tauri::Builder::default()
+pub mod commands;
+pub mod events;
+pub mod ipc;
+pub mod sandbox;
+pub mod shell;
+pub mod stores;
+
+use std::{sync::Arc, time::Duration};
+
+use tauri::{Manager, RunEvent};
+
+/// Starts the desktop app; returns its exit code after the last window closed and
+/// every background task stopped.
+pub fn run() -> i32 {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JOBDECK_LOG")
+                .unwrap_or_else(|_| "info,tao=warn,wry=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // One runtime for Tauri's async commands and every task the app spawns, so closing
+    // the app can wait for all of them.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("jobdeck")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return 1;
+        }
+    };
+    tauri::async_runtime::set(runtime.handle().clone());
+
+    let app = tauri::Builder::default()
         .plugin(tauri_plugin_store::Builder::default().build())
-        .run(tauri::generate_context!())
-        // Without a window there is nothing to show the user; Tauri has already logged why.
-        .expect("the Jobdeck window could not be started");
+        .plugin(tauri_plugin_notification::init())
+        .invoke_handler(commands::handler())
+        .setup(|app| {
+            let data_dir = app.path().app_data_dir()?;
+            let stores = stores::Stores::open(app.handle(), &data_dir)?;
+            app.manage(Arc::new(shell::Shell::new(app.handle().clone(), stores)));
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("error: the Jobdeck window could not be started: {error}");
+            return 1;
+        }
+    };
+    let handle = runtime.handle().clone();
+    let code = app.run_return(move |app, event| {
+        if let RunEvent::Exit = event {
+            if let Some(shell) = app.try_state::<Arc<shell::Shell>>() {
+                let shell = Arc::clone(&shell);
+                handle.block_on(async move { shell.shutdown().await });
+            }
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    code
 }

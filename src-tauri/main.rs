@@ -2,5 +2,5 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
-    jobdeck_app::run();
+    std::process::exit(jobdeck_app::run());
 }

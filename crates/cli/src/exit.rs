@@ -39,7 +39,14 @@ pub fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     let code = code_of(error);
     let message = format!("{error:#}");
     if json {
-        let body = ErrorBody { code, message };
+        let field = error
+            .downcast_ref::<EnqueueError>()
+            .and_then(|e| e.body().field);
+        let body = ErrorBody {
+            code,
+            message,
+            field,
+        };
         eprintln!("{}", serde_json::to_string(&body).unwrap_or_default());
     } else {
         let hint = match code {

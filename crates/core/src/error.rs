@@ -30,6 +30,11 @@ pub enum ErrorCode {
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
+    /// For invalid job input: the path of the offending field (`seconds`,
+    /// `items[2].name`), so a form can show the message beside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub field: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +92,7 @@ impl Error {
         ErrorBody {
             code: self.code(),
             message: self.to_string(),
+            field: None,
         }
     }
 

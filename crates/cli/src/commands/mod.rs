@@ -20,12 +20,9 @@ pub struct Context {
 
 impl Context {
     pub fn session(&self) -> anyhow::Result<Arc<SessionOwner>> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
         let store = FileStore::new(crate::config::session_file(&self.project)?);
         Ok(SessionOwner::new(
-            AuthClient::new(self.project.clone(), http),
+            AuthClient::connect(self.project.clone()),
             Arc::new(store),
         )?)
     }

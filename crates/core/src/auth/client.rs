@@ -105,6 +105,16 @@ impl AuthClient {
         Self { project, http }
     }
 
+    /// A client with its own HTTP connection pool and a 30 s timeout per request (a
+    /// server that stops answering must not hang a worker or the UI).
+    pub fn connect(project: Project) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self::new(project, http)
+    }
+
     pub fn project(&self) -> &Project {
         &self.project
     }

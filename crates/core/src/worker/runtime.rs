@@ -27,7 +27,7 @@ use super::{
     kind::{Handler, InvalidInput, JobContext, JobError},
     registry::Registry,
 };
-use crate::{Error, ErrorCode, Job, JobsClient, NewJob, SessionState};
+use crate::{Error, ErrorBody, ErrorCode, Job, JobsClient, NewJob, SessionState};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -128,6 +128,17 @@ impl EnqueueError {
             EnqueueError::Api(error) => error.code(),
         }
     }
+
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            EnqueueError::Invalid(invalid) => ErrorBody {
+                code: ErrorCode::Validation,
+                message: self.to_string(),
+                field: Some(invalid.field.clone()).filter(|f| !f.is_empty()),
+            },
+            EnqueueError::Api(error) => error.body(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +175,17 @@ struct Shared {
 }
 
 impl Shared {
+    fn status(&self) -> WorkerStatus {
+        let mut running: Vec<i64> = self.running().keys().copied().collect();
+        running.sort_unstable();
+        WorkerStatus {
+            name: self.config.name.clone(),
+            paused: *self.paused.borrow(),
+            concurrency: self.config.concurrency,
+            running,
+        }
+    }
+
     fn emit(&self, event: WorkerEvent) {
         // Nobody listening is fine.
         let _ = self.events.send(event);
@@ -278,14 +300,13 @@ impl WorkerHandle {
     }
 
     pub fn status(&self) -> WorkerStatus {
-        let mut running: Vec<i64> = self.shared.running().keys().copied().collect();
-        running.sort_unstable();
-        WorkerStatus {
-            name: self.shared.config.name.clone(),
-            paused: *self.shared.paused.borrow(),
-            concurrency: self.shared.config.concurrency,
-            running,
-        }
+        self.shared.status()
+    }
+
+    /// Reads the status from a task that does not own the handle.
+    pub fn status_reader(&self) -> impl Fn() -> WorkerStatus + Send + Sync + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || shared.status()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -306,7 +327,7 @@ impl WorkerHandle {
 
     /// Stops claiming, lets running jobs finish for up to `grace`, then stops the rest
     /// and hands them back (they wait again without losing an attempt).
-    pub async fn shutdown(self, grace: Duration) {
+    pub async fn shutdown(&self, grace: Duration) {
         let shared = &self.shared;
         {
             // Under the lock that registers jobs: no job starts after this.

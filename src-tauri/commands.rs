@@ -1,0 +1,173 @@
+//! The commands the web UI calls. Each is a thin call into the core (or the shell's
+//! connection); the UI never talks to Supabase itself.
+
+use std::collections::BTreeMap;
+
+use jobdeck_core::{
+    BulkAction, Job, JobFilter, JobStatus, NewJob, Page, SessionState, SignOutScope, SignUp,
+    kinds::builtin,
+    worker::{KindInfo, WorkerStatus},
+};
+
+use crate::{
+    ipc::commands,
+    shell::{AppInfo, ConnectionView, Preferences, SignUpOutcome},
+};
+
+commands! {
+    /// The app's name and version (the About box).
+    async fn app_info(shell) -> AppInfo {
+        let package = shell.handle.package_info();
+        Ok(AppInfo {
+            name: package.name.clone(),
+            version: package.version.to_string(),
+        })
+    }
+
+    async fn preferences_get(shell) -> Preferences {
+        Ok(shell.stores.preferences())
+    }
+
+    async fn preferences_set(shell, preferences: Preferences) -> Preferences {
+        shell.stores.set_preferences(&preferences)?;
+        Ok(preferences)
+    }
+
+    /// The connection, after reconnecting to the project last used; `null` on first run.
+    async fn connection_restore(shell) -> Option<ConnectionView> {
+        Ok(shell.restore().await?)
+    }
+
+    /// Connects to a Supabase project after checking its Auth server's `/health` and
+    /// `/settings` with the key.
+    async fn connection_connect(shell, url: String, key: String) -> ConnectionView {
+        Ok(shell.connect(&url, &key).await?)
+    }
+
+    /// Connects to the local sandbox, starting it when none is running.
+    async fn connection_connect_sandbox(shell) -> ConnectionView {
+        Ok(shell.connect_sandbox().await?)
+    }
+
+    /// Leaves the project (back to the connect screen).
+    async fn connection_disconnect(shell) -> () {
+        Ok(shell.disconnect().await?)
+    }
+
+    async fn auth_sign_in(shell, email: String, password: String) -> SessionState {
+        let connection = shell.connection()?;
+        connection.session.sign_in_with_password(&email, &password).await?;
+        Ok(connection.session.watch().borrow().clone())
+    }
+
+    async fn auth_sign_up(shell, email: String, password: String) -> SignUpOutcome {
+        let connection = shell.connection()?;
+        Ok(match connection.session.sign_up(&email, &password).await? {
+            SignUp::Session(_) => SignUpOutcome::SignedIn {
+                session: connection.session.watch().borrow().clone(),
+            },
+            SignUp::ConfirmationSent(user) => SignUpOutcome::ConfirmationSent { email: user.email },
+        })
+    }
+
+    /// Emails a one-time code (creating the account if there is none).
+    async fn auth_send_code(shell, email: String) -> () {
+        Ok(shell.connection()?.session.send_email_code(&email).await?)
+    }
+
+    async fn auth_verify_code(shell, email: String, code: String) -> SessionState {
+        let connection = shell.connection()?;
+        connection.session.verify_email_code(&email, &code).await?;
+        Ok(connection.session.watch().borrow().clone())
+    }
+
+    /// Signs out; this app's running jobs are handed back first.
+    async fn auth_sign_out(shell) -> SessionState {
+        let connection = shell.connection()?;
+        connection.session.sign_out(SignOutScope::Local).await?;
+        Ok(connection.session.watch().borrow().clone())
+    }
+
+    /// A page of the user's jobs, newest first.
+    async fn jobs_list(shell, filter: JobFilter) -> Page {
+        Ok(shell.connection()?.jobs.list(&filter).await?)
+    }
+
+    /// How many of the user's jobs are in each status.
+    async fn jobs_counts(shell) -> BTreeMap<JobStatus, u64> {
+        Ok(shell.connection()?.jobs.counts().await?)
+    }
+
+    async fn job_get(shell, id: i64) -> Job {
+        Ok(shell.connection()?.jobs.get(id).await?)
+    }
+
+    /// Enqueues a job after checking its input against the kind (field-level errors
+    /// come back with `field`); this app's worker starts it at once when it has room.
+    async fn job_enqueue(shell, job: NewJob) -> Job {
+        let connection = shell.connection()?;
+        let job = connection.worker.enqueue(&job).await?;
+        connection.poke.notify_one();
+        Ok(job)
+    }
+
+    async fn job_cancel(shell, id: i64) -> Job {
+        let connection = shell.connection()?;
+        let job = connection.jobs.cancel(id).await?;
+        connection.poke.notify_one();
+        Ok(job)
+    }
+
+    async fn job_retry(shell, id: i64) -> Job {
+        let connection = shell.connection()?;
+        let job = connection.jobs.retry(id).await?;
+        connection.worker.wake();
+        connection.poke.notify_one();
+        Ok(job)
+    }
+
+    /// Enqueues a new job with the same kind and input.
+    async fn job_run_again(shell, id: i64) -> Job {
+        let connection = shell.connection()?;
+        let job = connection.jobs.run_again(id).await?;
+        connection.worker.wake();
+        connection.poke.notify_one();
+        Ok(job)
+    }
+
+    /// Deletes a job that is not running; answers whether one was deleted.
+    async fn job_delete(shell, id: i64) -> bool {
+        Ok(shell.connection()?.jobs.delete(id).await?)
+    }
+
+    /// Cancels or retries every job of the filter it applies to; answers how many.
+    async fn jobs_bulk(shell, action: BulkAction, filter: JobFilter) -> u64 {
+        let connection = shell.connection()?;
+        let changed = connection.jobs.bulk(action, &filter).await?;
+        connection.worker.wake();
+        connection.poke.notify_one();
+        Ok(changed)
+    }
+
+    /// The kinds this app's worker runs, with their input schemas.
+    async fn kinds_list(shell) -> Vec<KindInfo> {
+        let _ = shell;
+        Ok(builtin().kinds())
+    }
+
+    async fn worker_status(shell) -> WorkerStatus {
+        Ok(shell.connection()?.worker.status())
+    }
+
+    async fn worker_pause(shell) -> WorkerStatus {
+        let connection = shell.connection()?;
+        connection.worker.pause();
+        Ok(connection.worker.status())
+    }
+
+    async fn worker_resume(shell) -> WorkerStatus {
+        let connection = shell.connection()?;
+        connection.worker.resume();
+        Ok(connection.worker.status())
+    }
+}

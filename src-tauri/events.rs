@@ -1,0 +1,217 @@
+//! What the UI hears without asking: one Tauri event, [`APP_EVENT`], whose payload is an
+//! [`AppEvent`].
+//!
+//! Jobs this app runs reach the UI the moment the worker reports them; changes made
+//! elsewhere (the CLI, another device) arrive from the change feed, polled every
+//! [`POLL`] and at once whenever this app changed something. The UI applies both the
+//! same way: a job's newer version replaces the older.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use jobdeck_core::{
+    ChangeFeed, ErrorBody, Job, JobStatus, SessionState,
+    worker::{WorkerEvent, WorkerStatus},
+};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter};
+use tauri_plugin_notification::NotificationExt;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use ts_rs::TS;
+
+use crate::{
+    shell::{Connection, Language},
+    stores::Stores,
+};
+
+pub const APP_EVENT: &str = "jobdeck://event";
+
+/// How often changes made elsewhere are looked for.
+const POLL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AppEvent {
+    /// New versions of these jobs (a job not on screen yet may be new).
+    Jobs { jobs: Vec<Job> },
+    /// A running job's progress (between its row's updates).
+    Progress {
+        id: i64,
+        progress: f32,
+        message: Option<String>,
+    },
+    Session { state: SessionState },
+    /// The worker's state; `trouble` when it cannot reach the project and is retrying.
+    Worker {
+        status: WorkerStatus,
+        trouble: Option<String>,
+    },
+    /// Whether the change feed reaches the project (`error` while it does not).
+    Feed { error: Option<ErrorBody> },
+}
+
+fn emit(handle: &AppHandle, event: AppEvent) {
+    if let Err(error) = handle.emit(APP_EVENT, event) {
+        tracing::warn!(%error, "could not send an event to the UI");
+    }
+}
+
+/// Starts the tasks that carry `connection`'s changes to the UI; they end when `stop`
+/// is cancelled.
+pub fn watch(
+    handle: &AppHandle,
+    stores: &Stores,
+    connection: &Connection,
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+) {
+    // The worker's own jobs: instant.
+    let mut events = connection.worker.events();
+    let (h, s, poke, worker) = (
+        handle.clone(),
+        stores.clone(),
+        Arc::clone(&connection.poke),
+        connection.worker.status_reader(),
+    );
+    let until = stop.clone();
+    tasks.spawn(async move {
+        loop {
+            let event = tokio::select! {
+                () = until.cancelled() => return,
+                event = events.recv() => event,
+            };
+            let event = match event {
+                Ok(event) => event,
+                // Missed some: the feed catches up with the rows.
+                Err(RecvError::Lagged(_)) => {
+                    poke.notify_one();
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            let mut trouble = None;
+            match event {
+                WorkerEvent::JobStarted { job } => emit(&h, AppEvent::Jobs { jobs: vec![job] }),
+                WorkerEvent::JobUpdated { job } => {
+                    notify(&h, &s, &job);
+                    emit(&h, AppEvent::Jobs { jobs: vec![job] });
+                }
+                WorkerEvent::JobProgress {
+                    id,
+                    progress,
+                    message,
+                } => {
+                    emit(
+                        &h,
+                        AppEvent::Progress {
+                            id,
+                            progress,
+                            message,
+                        },
+                    );
+                    continue;
+                }
+                WorkerEvent::JobReleased { .. } | WorkerEvent::JobLost { .. } => {
+                    poke.notify_one();
+                }
+                WorkerEvent::Trouble { message } => trouble = Some(message),
+                WorkerEvent::Paused
+                | WorkerEvent::Resumed
+                | WorkerEvent::SessionEnded { .. }
+                | WorkerEvent::Stopped => {}
+            }
+            emit(
+                &h,
+                AppEvent::Worker {
+                    status: worker(),
+                    trouble,
+                },
+            );
+        }
+    });
+
+    // Everything else: the change feed.
+    let mut feed = ChangeFeed::new(connection.jobs.clone(), Utc::now());
+    let (h, poke, session) = (
+        handle.clone(),
+        Arc::clone(&connection.poke),
+        Arc::clone(&connection.session),
+    );
+    let until = stop.clone();
+    tasks.spawn(async move {
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                () = until.cancelled() => return,
+                () = tokio::time::sleep(POLL) => {}
+                () = poke.notified() => {}
+            }
+            if session.user().is_none() {
+                continue;
+            }
+            match feed.poll().await {
+                Ok(jobs) => {
+                    if failing {
+                        failing = false;
+                        emit(&h, AppEvent::Feed { error: None });
+                    }
+                    if !jobs.is_empty() {
+                        emit(&h, AppEvent::Jobs { jobs });
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "the change feed could not poll");
+                    failing = true;
+                    emit(
+                        &h,
+                        AppEvent::Feed {
+                            error: Some(error.body()),
+                        },
+                    );
+                }
+            }
+        }
+    });
+
+    // The session: state changes, and refreshes ahead of expiry.
+    let mut states = connection.session.watch();
+    let (h, poke) = (handle.clone(), Arc::clone(&connection.poke));
+    let until = stop.clone();
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                () = until.cancelled() => return,
+                changed = states.changed() => if changed.is_err() { return },
+            }
+            let state = states.borrow_and_update().clone();
+            if matches!(state, SessionState::Active { .. }) {
+                poke.notify_one();
+            }
+            emit(&h, AppEvent::Session { state });
+        }
+    });
+    let session = Arc::clone(&connection.session);
+    let until = stop.clone();
+    tasks.spawn(session.keep_fresh(until.cancelled_owned(), Duration::from_secs(5)));
+}
+
+/// A desktop notification when one of this app's jobs finished or failed for good.
+fn notify(handle: &AppHandle, stores: &Stores, job: &Job) {
+    let japanese = match stores.preferences().language {
+        Language::Ja => true,
+        Language::En => false,
+        Language::System => std::env::var("LANG").is_ok_and(|l| l.starts_with("ja")),
+    };
+    let (title, body) = match (job.status, japanese) {
+        (JobStatus::Finished, false) => ("Job finished", format!("{} #{} finished", job.kind, job.id)),
+        (JobStatus::Finished, true) => ("ジョブが完了しました", format!("{} #{} が完了しました", job.kind, job.id)),
+        (JobStatus::Failed, false) => ("Job failed", format!("{} #{} failed", job.kind, job.id)),
+        (JobStatus::Failed, true) => ("ジョブが失敗しました", format!("{} #{} が失敗しました", job.kind, job.id)),
+        _ => return,
+    };
+    // No notification daemon (a headless session) is not worth more than a line.
+    if let Err(error) = handle.notification().builder().title(title).body(body).show() {
+        tracing::debug!(%error, "could not show a notification");
+    }
+}

@@ -1,0 +1,271 @@
+// Generated from the Rust types by `cargo test -p jobdeck-app` (see src-tauri/ipc.rs).
+// Do not edit: change the Rust side and run `./x bindings`.
+/* eslint-disable */
+
+import { invoke } from "@tauri-apps/api/core";
+
+export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
+
+/**
+ * What a consumer (the UI, the CLI's exit code) needs to decide what to do.
+ */
+export type ErrorCode = "auth_expired" | "network" | "validation" | "conflict" | "not_found" | "forbidden" | "internal";
+
+/**
+ * `{code, message}`: how errors cross IPC and appear in `--json` output.
+ */
+export type ErrorBody = { code: ErrorCode, message: string, 
+/**
+ * For invalid job input: the path of the offending field (`seconds`,
+ * `items[2].name`), so a form can show the message beside it.
+ */
+field?: string, };
+
+export type JobStatus = "waiting" | "running" | "finished" | "failed" | "cancelled";
+
+/**
+ * A row of `public.jobs` (see supabase/migrations).
+ */
+export type Job = { id: number, 
+/**
+ * The owner's user id.
+ */
+uuid: string, kind: string, status: JobStatus, 
+/**
+ * The job's input.
+ */
+context: JsonValue, result: JsonValue | null, 
+/**
+ * The last failure: `{message, code, details, attempt, worker, at}`.
+ */
+error: JsonValue | null, 
+/**
+ * Every attempt that ended: `[{attempt, worker, started_at, ended_at, outcome, error}]`.
+ */
+history: Array<JsonValue>, progress: number | null, progress_message: string | null, attempt: number, max_attempts: number, priority: number, run_at: string, locked_by: string | null, locked_until: string | null, cancel_requested_at: string | null, idempotency_key: string | null, created_at: string, started_at: string | null, ended_at: string | null, updated_at: string, };
+
+/**
+ * A job to enqueue.
+ */
+export type NewJob = { kind: string, context: JsonValue, run_at?: string | null, priority?: number | null, max_attempts?: number | null, idempotency_key?: string | null, };
+
+/**
+ * Which jobs to list, newest first.
+ */
+export type JobFilter = { statuses: Array<JobStatus>, kind: string | null, 
+/**
+ * Matches the kind (case-insensitively) or, when a number, the id.
+ */
+search: string | null, limit: number, offset: number, 
+/**
+ * Only jobs older than this id: keyset paging, which stays as fast on the
+ * thousandth page as on the first (an offset makes the database walk every row
+ * before it).
+ */
+before: number | null, };
+
+export type Page = { jobs: Array<Job>, 
+/**
+ * How many jobs match the filter in all (those older than its `before`, if set).
+ */
+total: number, };
+
+/**
+ * What a bulk action does to every job of a filter that it applies to.
+ */
+export type BulkAction = "cancel" | "retry";
+
+/**
+ * A kind as the UI and `jobdeck kinds` show it.
+ */
+export type KindInfo = { name: string, description: string, 
+/**
+ * The input's JSON Schema.
+ */
+input_schema: JsonValue, };
+
+/**
+ * The user as Auth describes them (the fields Jobdeck uses).
+ */
+export type User = { id: string, email: string | null, email_confirmed_at: string | null, user_metadata: JsonValue, };
+
+/**
+ * What the UI shows about the session.
+ */
+export type SessionState = { "state": "signed_out" } | { "state": "active", email: string | null, expires_at: number, } | { "state": "refreshing", email: string | null, expires_at: number, } | { "state": "offline", email: string | null, expires_at: number, reason: string, } | { "state": "ended", reason: string, };
+
+/**
+ * What the worker is doing now.
+ */
+export type WorkerStatus = { name: string, paused: boolean, concurrency: number, running: Array<number>, };
+
+export type AppInfo = { name: string, version: string, };
+
+/**
+ * What the UI shows about the connection.
+ */
+export type ConnectionView = { url: string, 
+/**
+ * Whether this is the local sandbox.
+ */
+sandbox: boolean, session: SessionState, worker: WorkerStatus, };
+
+/**
+ * How a sign-up ended.
+ */
+export type SignUpOutcome = { "outcome": "signed_in", session: SessionState, } | { "outcome": "confirmation_sent", email: string | null, };
+
+export type Preferences = { theme: Theme, language: Language, };
+
+export type Theme = "system" | "light" | "dark";
+
+export type Language = "system" | "en" | "ja";
+
+export type AppEvent = { "type": "jobs", jobs: Array<Job>, } | { "type": "progress", id: number, progress: number, message: string | null, } | { "type": "session", state: SessionState, } | { "type": "worker", status: WorkerStatus, trouble: string | null, } | { "type": "feed", error: ErrorBody | null, };
+
+/** The event every change is announced on; its payload is an `AppEvent`. */
+export const APP_EVENT = "jobdeck://event";
+
+/**
+ * The app's name and version (the About box).
+ */
+export function appInfo(): Promise<AppInfo> {
+  return invoke("app_info");
+}
+
+export function preferencesGet(): Promise<Preferences> {
+  return invoke("preferences_get");
+}
+
+export function preferencesSet(preferences: Preferences): Promise<Preferences> {
+  return invoke("preferences_set", { preferences });
+}
+
+/**
+ * The connection, after reconnecting to the project last used; `null` on first run.
+ */
+export function connectionRestore(): Promise<ConnectionView | null> {
+  return invoke("connection_restore");
+}
+
+/**
+ * Connects to a Supabase project after checking its Auth server's `/health` and
+ * `/settings` with the key.
+ */
+export function connectionConnect(url: string, key: string): Promise<ConnectionView> {
+  return invoke("connection_connect", { url, key });
+}
+
+/**
+ * Connects to the local sandbox, starting it when none is running.
+ */
+export function connectionConnectSandbox(): Promise<ConnectionView> {
+  return invoke("connection_connect_sandbox");
+}
+
+/**
+ * Leaves the project (back to the connect screen).
+ */
+export function connectionDisconnect(): Promise<null> {
+  return invoke("connection_disconnect");
+}
+
+export function authSignIn(email: string, password: string): Promise<SessionState> {
+  return invoke("auth_sign_in", { email, password });
+}
+
+export function authSignUp(email: string, password: string): Promise<SignUpOutcome> {
+  return invoke("auth_sign_up", { email, password });
+}
+
+/**
+ * Emails a one-time code (creating the account if there is none).
+ */
+export function authSendCode(email: string): Promise<null> {
+  return invoke("auth_send_code", { email });
+}
+
+export function authVerifyCode(email: string, code: string): Promise<SessionState> {
+  return invoke("auth_verify_code", { email, code });
+}
+
+/**
+ * Signs out; this app's running jobs are handed back first.
+ */
+export function authSignOut(): Promise<SessionState> {
+  return invoke("auth_sign_out");
+}
+
+/**
+ * A page of the user's jobs, newest first.
+ */
+export function jobsList(filter: JobFilter): Promise<Page> {
+  return invoke("jobs_list", { filter });
+}
+
+/**
+ * How many of the user's jobs are in each status.
+ */
+export function jobsCounts(): Promise<{ [key in JobStatus]?: number }> {
+  return invoke("jobs_counts");
+}
+
+export function jobGet(id: number): Promise<Job> {
+  return invoke("job_get", { id });
+}
+
+/**
+ * Enqueues a job after checking its input against the kind (field-level errors
+ * come back with `field`); this app's worker starts it at once when it has room.
+ */
+export function jobEnqueue(job: NewJob): Promise<Job> {
+  return invoke("job_enqueue", { job });
+}
+
+export function jobCancel(id: number): Promise<Job> {
+  return invoke("job_cancel", { id });
+}
+
+export function jobRetry(id: number): Promise<Job> {
+  return invoke("job_retry", { id });
+}
+
+/**
+ * Enqueues a new job with the same kind and input.
+ */
+export function jobRunAgain(id: number): Promise<Job> {
+  return invoke("job_run_again", { id });
+}
+
+/**
+ * Deletes a job that is not running; answers whether one was deleted.
+ */
+export function jobDelete(id: number): Promise<boolean> {
+  return invoke("job_delete", { id });
+}
+
+/**
+ * Cancels or retries every job of the filter it applies to; answers how many.
+ */
+export function jobsBulk(action: BulkAction, filter: JobFilter): Promise<number> {
+  return invoke("jobs_bulk", { action, filter });
+}
+
+/**
+ * The kinds this app's worker runs, with their input schemas.
+ */
+export function kindsList(): Promise<Array<KindInfo>> {
+  return invoke("kinds_list");
+}
+
+export function workerStatus(): Promise<WorkerStatus> {
+  return invoke("worker_status");
+}
+
+export function workerPause(): Promise<WorkerStatus> {
+  return invoke("worker_pause");
+}
+
+export function workerResume(): Promise<WorkerStatus> {
+  return invoke("worker_resume");
+}
