@@ -34,21 +34,27 @@ const POLL: Duration = Duration::from_secs(2);
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AppEvent {
     /// New versions of these jobs (a job not on screen yet may be new).
-    Jobs { jobs: Vec<Job> },
+    Jobs {
+        jobs: Vec<Job>,
+    },
     /// A running job's progress (between its row's updates).
     Progress {
         id: i64,
         progress: f32,
         message: Option<String>,
     },
-    Session { state: SessionState },
+    Session {
+        state: SessionState,
+    },
     /// The worker's state; `trouble` when it cannot reach the project and is retrying.
     Worker {
         status: WorkerStatus,
         trouble: Option<String>,
     },
     /// Whether the change feed reaches the project (`error` while it does not).
-    Feed { error: Option<ErrorBody> },
+    Feed {
+        error: Option<ErrorBody>,
+    },
 }
 
 fn emit(handle: &AppHandle, event: AppEvent) {
@@ -204,14 +210,28 @@ fn notify(handle: &AppHandle, stores: &Stores, job: &Job) {
         Language::System => std::env::var("LANG").is_ok_and(|l| l.starts_with("ja")),
     };
     let (title, body) = match (job.status, japanese) {
-        (JobStatus::Finished, false) => ("Job finished", format!("{} #{} finished", job.kind, job.id)),
-        (JobStatus::Finished, true) => ("ジョブが完了しました", format!("{} #{} が完了しました", job.kind, job.id)),
+        (JobStatus::Finished, false) => {
+            ("Job finished", format!("{} #{} finished", job.kind, job.id))
+        }
+        (JobStatus::Finished, true) => (
+            "ジョブが完了しました",
+            format!("{} #{} が完了しました", job.kind, job.id),
+        ),
         (JobStatus::Failed, false) => ("Job failed", format!("{} #{} failed", job.kind, job.id)),
-        (JobStatus::Failed, true) => ("ジョブが失敗しました", format!("{} #{} が失敗しました", job.kind, job.id)),
+        (JobStatus::Failed, true) => (
+            "ジョブが失敗しました",
+            format!("{} #{} が失敗しました", job.kind, job.id),
+        ),
         _ => return,
     };
     // No notification daemon (a headless session) is not worth more than a line.
-    if let Err(error) = handle.notification().builder().title(title).body(body).show() {
+    if let Err(error) = handle
+        .notification()
+        .builder()
+        .title(title)
+        .body(body)
+        .show()
+    {
         tracing::debug!(%error, "could not show a notification");
     }
 }

@@ -126,7 +126,9 @@ pub fn wrapper(name: &str, docs: &[&str], args: &[(&str, String)], ret: &str) ->
 
 /// Declares `T` as an exported TypeScript type (with its doc comment).
 fn declare<T: TS>(cfg: &Config) -> String {
-    let docs = T::docs().map(|d| format!("{}\n", d.trim_end())).unwrap_or_default();
+    let docs = T::docs()
+        .map(|d| format!("{}\n", d.trim_end()))
+        .unwrap_or_default();
     format!("\n{docs}export {}\n", T::decl(cfg))
 }
 

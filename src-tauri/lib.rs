@@ -56,7 +56,21 @@ pub fn run() -> i32 {
         .setup(|app| {
             let data_dir = app.path().app_data_dir()?;
             let stores = stores::Stores::open(app.handle(), &data_dir)?;
-            app.manage(Arc::new(shell::Shell::new(app.handle().clone(), stores)));
+            let sandbox_by_default = std::env::args().any(|arg| arg == "--sandbox");
+            app.manage(Arc::new(shell::Shell::new(
+                app.handle().clone(),
+                stores,
+                sandbox_by_default,
+            )));
+            // A session logout or `kill` ends the app like closing its window does, so
+            // running jobs are handed back rather than left to their leases.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                if let Some(signal) = termination().await {
+                    tracing::info!(signal, "stopping");
+                    handle.exit(0);
+                }
+            });
             Ok(())
         })
         .build(tauri::generate_context!());
@@ -69,13 +83,28 @@ pub fn run() -> i32 {
     };
     let handle = runtime.handle().clone();
     let code = app.run_return(move |app, event| {
-        if let RunEvent::Exit = event {
-            if let Some(shell) = app.try_state::<Arc<shell::Shell>>() {
-                let shell = Arc::clone(&shell);
-                handle.block_on(async move { shell.shutdown().await });
-            }
+        if let RunEvent::Exit = event
+            && let Some(shell) = app.try_state::<Arc<shell::Shell>>()
+        {
+            let shell = Arc::clone(&shell);
+            tracing::info!("closing: handing running jobs back");
+            handle.block_on(async move { shell.shutdown().await });
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     code
+}
+
+/// Resolves with the name of the first SIGTERM, SIGINT or SIGHUP; `None` if they
+/// cannot be watched (the app then only stops when its window closes).
+async fn termination() -> Option<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok()?;
+    let mut int = signal(SignalKind::interrupt()).ok()?;
+    let mut hup = signal(SignalKind::hangup()).ok()?;
+    tokio::select! {
+        _ = term.recv() => Some("SIGTERM"),
+        _ = int.recv() => Some("SIGINT"),
+        _ = hup.recv() => Some("SIGHUP"),
+    }
 }

@@ -7,7 +7,6 @@
 //! and are never held across an `.await`.
 
 use std::{
-    path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -18,8 +17,7 @@ use jobdeck_core::{
     worker::{Worker, WorkerConfig, WorkerHandle, WorkerStatus},
 };
 use serde::{Deserialize, Serialize};
-use tauri::{AppHandle, Wry};
-use tauri_plugin_store::Store;
+use tauri::AppHandle;
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use ts_rs::TS;
@@ -50,9 +48,13 @@ pub struct ConnectionView {
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SignUpOutcome {
-    SignedIn { session: SessionState },
+    SignedIn {
+        session: SessionState,
+    },
     /// The project confirms email addresses first: follow the link, then sign in.
-    ConfirmationSent { email: Option<String> },
+    ConfirmationSent {
+        email: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -135,10 +137,12 @@ pub struct Shell {
     switching: tokio::sync::Mutex<()>,
     /// Names this app's worker in job leases.
     worker_name: String,
+    /// `--sandbox`: a first run uses the local sandbox instead of asking.
+    sandbox_by_default: bool,
 }
 
 impl Shell {
-    pub fn new(handle: AppHandle, stores: Stores) -> Self {
+    pub fn new(handle: AppHandle, stores: Stores, sandbox_by_default: bool) -> Self {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default();
@@ -154,6 +158,7 @@ impl Shell {
             sandbox: Mutex::new(None),
             switching: tokio::sync::Mutex::new(()),
             worker_name,
+            sandbox_by_default,
         }
     }
 
@@ -178,6 +183,7 @@ impl Shell {
         match self.stores.project()? {
             Some(saved) if saved.sandbox => self.connect_sandbox().await.map(Some),
             Some(saved) => self.open(saved, false).await.map(Some),
+            None if self.sandbox_by_default => self.connect_sandbox().await.map(Some),
             None => Ok(None),
         }
     }
@@ -219,7 +225,11 @@ impl Shell {
         self.open(saved, true).await
     }
 
-    async fn open(self: &Arc<Self>, saved: SavedProject, check: bool) -> Result<ConnectionView, Error> {
+    async fn open(
+        self: &Arc<Self>,
+        saved: SavedProject,
+        check: bool,
+    ) -> Result<ConnectionView, Error> {
         let project = Project::new(&saved.url, &saved.key)?;
         let auth = AuthClient::connect(project.clone());
         if check {
@@ -245,7 +255,13 @@ impl Shell {
             stop,
             tasks,
         });
-        events::watch(&self.handle, &self.stores, &connection, &connection.tasks, &connection.stop);
+        events::watch(
+            &self.handle,
+            &self.stores,
+            &connection,
+            &connection.tasks,
+            &connection.stop,
+        );
         self.stores.set_project(Some(&saved))?;
         *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&connection));
         Ok(connection.view())
@@ -274,17 +290,13 @@ impl Shell {
     /// this app started stops its PostgreSQL.
     pub async fn shutdown(&self) {
         self.close_connection().await;
-        let sandbox = self.sandbox.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let sandbox = self
+            .sandbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(sandbox) = sandbox {
             sandbox.stop().await;
         }
     }
-
-    pub fn app_data_dir(&self) -> Option<PathBuf> {
-        use tauri::Manager;
-        self.handle.path().app_data_dir().ok()
-    }
 }
-
-/// The settings store's type, for the stores module.
-pub type SettingsStore = Arc<Store<Wry>>;

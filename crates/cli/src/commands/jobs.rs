@@ -29,9 +29,10 @@ pub struct EnqueueArgs {
     priority: Option<i16>,
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=100))]
     max_attempts: Option<i32>,
-    /// An idempotency key: enqueueing the same key again returns the first job.
+    /// An idempotency key: enqueueing the same key again returns the first job. (Not
+    /// `--key`, which names the project's API key everywhere.)
     #[arg(long)]
-    key: Option<String>,
+    idempotency_key: Option<String>,
     /// Show progress until the job ends; the exit code says how it ended.
     #[arg(long)]
     wait: bool,
@@ -76,7 +77,7 @@ pub async fn enqueue(ctx: &Context, args: EnqueueArgs) -> anyhow::Result<ExitCod
             run_at: args.run_at,
             priority: args.priority,
             max_attempts: args.max_attempts,
-            idempotency_key: args.key.clone(),
+            idempotency_key: args.idempotency_key.clone(),
         })
         .await?;
     if !args.wait {

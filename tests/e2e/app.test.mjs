@@ -1,0 +1,304 @@
+// End-to-end: the real app binary under Xvfb, driven through tauri-driver and
+// WebKitWebDriver, against a real sandbox. Run by `./x e2e`, which starts Xvfb, the
+// sandbox and tauri-driver, and points the app's data at a throwaway home.
+//
+// The steps share one user and run in order; each saves a screenshot of what it shows.
+
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { WebDriver } from "./webdriver.mjs";
+
+const app = process.env.JOBDECK_APP;
+const cli = process.env.JOBDECK_CLI;
+const shots = process.env.SCREENSHOT_DIR;
+const driver = new WebDriver(process.env.WEBDRIVER_URL ?? "http://127.0.0.1:4444");
+const email = `e2e-${Date.now()}@example.com`;
+const password = "correct horse battery staple";
+let shot = 0;
+
+async function screenshot(name) {
+  shot += 1;
+  const file = join(shots, `${String(shot).padStart(2, "0")}-${name}.png`);
+  writeFileSync(file, await driver.screenshot());
+}
+
+/** The job's row as the table shows it, or null. */
+async function row(id) {
+  return driver.run(
+    `const r = document.querySelector('tr[data-id="' + arguments[0] + '"]');
+     if (!r) return null;
+     const cell = (c) => r.querySelector('td.' + c).textContent;
+     return { status: r.dataset.status, kind: cell('kind'), started: cell('started'),
+              ended: cell('ended'), duration: cell('duration'), attempts: cell('attempts') };`,
+    id,
+  );
+}
+
+/** Waits until the status filter's chip for `status` counts `n` jobs. */
+async function waitForCount(status, n) {
+  await driver.waitFor(
+    async () => (await driver.text(`#status-filter [data-status="${status}"] .count`)) === String(n),
+    `${n} ${status} jobs in the counts`,
+  );
+}
+
+async function waitForStatus(id, status, timeout = 30_000) {
+  return driver.waitFor(async () => {
+    const r = await row(id);
+    return r && r.status === status ? r : null;
+  }, `job ${id} to be ${status}`, timeout);
+}
+
+/** Picks a kind in the enqueue panel, fills its fields, submits with Enter in the
+ *  last field; answers the new job's id from the panel's message. */
+async function enqueue(kind, fields, options = {}) {
+  await driver.run(
+    `const s = document.getElementById('enqueue-kind'); s.value = arguments[0];
+     s.dispatchEvent(new Event('change'));
+     document.getElementById('enqueue-message').textContent = '';`,
+    kind,
+  );
+  if (options.maxAttempts) {
+    await driver.run("document.querySelector('#enqueue-form details').open = true");
+    await driver.type("#opt-max-attempts", String(options.maxAttempts));
+  }
+  const names = Object.keys(fields);
+  for (const [i, name] of names.entries()) {
+    // Enter in the last field submits the form.
+    await driver.type(`#field-${name}`, String(fields[name]) + (i === names.length - 1 ? "\uE007" : ""));
+  }
+  const message = await driver.waitFor(
+    async () => (await driver.text("#enqueue-message")) || (await driver.text("#enqueue-error")) || null,
+    "the enqueue panel to answer",
+  );
+  const id = Number(/#(\d+)/.exec(message)?.[1]);
+  assert.ok(id, `enqueued: ${message}`);
+  if (options.maxAttempts) await driver.type("#opt-max-attempts", "");
+  return id;
+}
+
+/** Records every status each row shows, so a passing state is seen however briefly. */
+async function recordStatuses() {
+  await driver.run(`
+    window.__seen = {};
+    const note = () => document.querySelectorAll('tr[data-id]').forEach((r) => {
+      const seen = (window.__seen[r.dataset.id] ??= []);
+      if (seen[seen.length - 1] !== r.dataset.status) seen.push(r.dataset.status);
+    });
+    note();
+    new MutationObserver(note).observe(document.getElementById('jobs-body'), { childList: true, subtree: true, attributes: true });
+  `);
+}
+
+before(async () => {
+  assert.ok(app && cli && shots, "run through ./x e2e");
+  mkdirSync(shots, { recursive: true });
+  await driver.start(app);
+});
+
+after(async () => {
+  await driver.stop().catch(() => {});
+});
+
+test("first run: connect to the local sandbox in one click", async () => {
+  await driver.waitFor(() => driver.find("#use-sandbox"), "the connect screen");
+  await screenshot("connect");
+  await driver.click("#use-sandbox");
+  await driver.waitFor(() => driver.find("#auth-email"), "the sign-in screen");
+});
+
+test("sign up, sign out, sign in", async () => {
+  await driver.type("#auth-email", email);
+  await driver.type("#auth-password", password);
+  await screenshot("sign-in");
+  await driver.click("#auth-sign-up");
+  await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after sign-up");
+  await driver.click("#sign-out");
+  await driver.waitFor(() => driver.find("#auth-email"), "the sign-in screen after sign-out");
+  await driver.type("#auth-email", email);
+  await driver.type("#auth-password", "wrong password");
+  await driver.click("#auth-sign-in");
+  const refused = await driver.waitFor(() => driver.text("#auth-error"), "a refused sign-in");
+  assert.match(refused, /invalid/i);
+  await driver.type("#auth-password", password);
+  await driver.click("#auth-sign-in");
+  await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after sign-in");
+  const session = await driver.text("#session-state");
+  assert.ok(session.includes(email), `the status bar names the user: ${session}`);
+});
+
+test("hello goes waiting → running → finished, with its times", async () => {
+  await recordStatuses();
+  // Paused, the job stays waiting long enough to be seen and photographed.
+  await driver.click("#worker-toggle");
+  await driver.waitFor(async () => (await driver.run("return document.getElementById('worker-state').dataset.paused")) === "1", "the worker to pause");
+  const id = await enqueue("hello", { name: "World" });
+  const waiting = await waitForStatus(id, "waiting");
+  assert.equal(waiting.started, "");
+  await screenshot("hello-waiting");
+  await driver.click("#worker-toggle");
+  const finished = await waitForStatus(id, "finished");
+  const seen = await driver.run("return window.__seen[arguments[0]]", id);
+  assert.deepEqual(seen, ["waiting", "running", "finished"]);
+  assert.match(finished.started, /\d\d:\d\d:\d\d/);
+  assert.match(finished.ended, /\d\d:\d\d:\d\d/);
+  assert.match(finished.duration, /\d+(\.\d)? m?s/);
+  assert.equal(finished.attempts, "1/3");
+  await waitForCount("finished", 1);
+  await driver.click(`tr[data-id="${id}"] td.kind`);
+  await driver.waitFor(async () => (await driver.text("#detail-status")) === "finished", "the detail panel");
+  const result = await driver.text("#detail");
+  assert.match(result, /Hello, World/);
+  await screenshot("hello-finished");
+});
+
+test("bad input is refused beside its field, and nothing is enqueued", async () => {
+  await driver.run(
+    `const s = document.getElementById('enqueue-kind'); s.value = 'sleep'; s.dispatchEvent(new Event('change'));`,
+  );
+  const before = await driver.run("return document.querySelectorAll('tr[data-id]').length");
+  await driver.type("#field-seconds", "90000\uE007");
+  const error = await driver.waitFor(() => driver.text("#error-seconds"), "a field error");
+  assert.match(error, /86400/);
+  assert.equal(await driver.run("return document.querySelectorAll('tr[data-id]').length"), before);
+  await screenshot("invalid-input");
+});
+
+test("a failing job shows its failure context", async () => {
+  const id = await enqueue("flaky", { fail_times: 5 }, { maxAttempts: 1 });
+  await waitForStatus(id, "failed");
+  await waitForCount("failed", 1);
+  await driver.click(`tr[data-id="${id}"] td.kind`);
+  const failure = await driver.waitFor(() => driver.text("#detail-failure"), "the failure section");
+  assert.match(failure, /failing on purpose: attempt 1 of 5 planned failures/);
+  assert.match(failure, /planned_failure/);
+  const attempts = await driver.waitFor(() => driver.text("#detail-attempts"), "the attempts list");
+  assert.match(attempts, /attempt 1/i);
+  await screenshot("failed-detail");
+});
+
+test("cancel a running sleep", async () => {
+  const id = await enqueue("sleep", { seconds: 120 });
+  await waitForStatus(id, "running");
+  await driver.click(`tr[data-id="${id}"] td.kind`);
+  await driver.click('#detail [data-action="cancel"]');
+  await waitForStatus(id, "cancelled");
+  await waitForCount("cancelled", 1);
+  await waitForCount("running", 0);
+  await screenshot("cancelled");
+});
+
+test("a job enqueued elsewhere (the CLI) appears on its own", async () => {
+  const { API_URL, ANON_KEY } = process.env;
+  const env = { ...process.env, JOBDECK_SESSION_FILE: join(shots, "..", "cli-session.json") };
+  const base = ["--url", API_URL, "--key", ANON_KEY];
+  execFileSync(cli, [...base, "login", email, "--password-stdin"], { input: password, env });
+  const out = execFileSync(cli, [...base, "--json", "enqueue", "sleep", "--set", "seconds=0", "--run-at", "2099-01-01T00:00:00Z"], { env });
+  const id = JSON.parse(out).id;
+  const shown = await waitForStatus(id, "waiting", 15_000);
+  assert.equal(shown.kind, "sleep");
+  await screenshot("from-cli");
+  execFileSync(cli, [...base, "cancel", String(id)], { env });
+  await waitForStatus(id, "cancelled", 15_000);
+});
+
+test("keyboard, run again, delete, and bulk actions on the filtered set", async () => {
+  // Arrow keys move through the rows; Enter opens the focused one.
+  await driver.run("document.querySelector('#jobs-body tr[data-id]').focus()");
+  const rows = await driver.run("return [...document.querySelectorAll('#jobs-body tr[data-id]')].map((r) => Number(r.dataset.id))");
+  await driver.press("#jobs-body tr[data-id]:focus", "\uE015\uE015\uE013"); // Down, Down, Up
+  const second = await driver.run("return Number(document.activeElement.dataset.id)");
+  assert.equal(second, rows[1]);
+  await driver.press("#jobs-body tr[data-id]:focus", "\uE010\uE007"); // End, Enter: the oldest, hello
+  const opened = await driver.waitFor(() => driver.text("#detail h2"), "the detail panel");
+  assert.equal(opened, `#${rows[rows.length - 1]} hello`);
+
+  await driver.click('#detail [data-action="runAgain"]');
+  const again = await driver.waitFor(async () => {
+    const title = await driver.text("#detail h2");
+    return title && title !== opened ? Number(/#(\d+)/.exec(title)[1]) : null;
+  }, "the new job's detail");
+  assert.ok(again > Math.max(...rows));
+  await waitForStatus(again, "finished");
+  assert.match(await driver.text("#detail"), /Hello, World/, "the same input ran again");
+  await driver.click('#detail [data-action="delete"]');
+  await driver.waitFor(async () => !(await row(again)), "the deleted job to leave the table");
+
+  // Three jobs held back by the paused worker, cancelled and retried in bulk.
+  await driver.click("#worker-toggle");
+  const held = [];
+  for (const name of ["a", "b", "c"]) held.push(await enqueue("hello", { name }));
+  await driver.click('#status-filter [data-status="waiting"]');
+  await driver.waitFor(
+    async () => JSON.stringify(await driver.run("return [...document.querySelectorAll('#jobs-body tr[data-id]')].map((r) => Number(r.dataset.id))")) === JSON.stringify([...held].reverse()),
+    "only the waiting jobs",
+  );
+  await driver.click("#bulk-cancel");
+  await driver.waitFor(async () => /3/.test((await driver.text("#jobs-message")) ?? ""), "the bulk result");
+  await waitForCount("waiting", 0);
+  // Retry only the cancelled hello jobs (not the cancelled sleeps).
+  await driver.run("const s = document.getElementById('filter-kind'); s.value = 'hello'; s.dispatchEvent(new Event('change'));");
+  await driver.click('#status-filter [data-status="cancelled"]');
+  await driver.waitFor(async () => (await driver.run("return document.querySelectorAll('#jobs-body tr[data-id]').length")) === 3, "the three cancelled hello jobs");
+  await driver.click("#bulk-retry");
+  await waitForCount("waiting", 3);
+  await driver.run("const s = document.getElementById('filter-kind'); s.value = ''; s.dispatchEvent(new Event('change'));");
+  await driver.click('#status-filter [data-status="all"]');
+  await driver.click("#worker-toggle");
+  for (const id of held) await waitForStatus(id, "finished");
+});
+
+test("dark theme and Japanese text", async () => {
+  await driver.run("const s = document.getElementById('theme'); s.value = 'dark'; s.dispatchEvent(new Event('change'));");
+  await driver.waitFor(async () => (await driver.run("return document.documentElement.dataset.theme")) === "dark", "the dark theme");
+  await driver.run("const s = document.getElementById('language'); s.value = 'ja'; s.dispatchEvent(new Event('change'));");
+  await driver.waitFor(async () => (await driver.text("#enqueue-panel h2")) === "ジョブを追加", "Japanese text");
+  await driver.waitFor(() => driver.find("tr[data-id]"), "the jobs again");
+  await screenshot("dark-japanese");
+  await driver.run("const s = document.getElementById('language'); s.value = 'en'; s.dispatchEvent(new Event('change'));");
+  await driver.waitFor(async () => (await driver.text("#enqueue-panel h2")) === "Enqueue", "English text");
+  await driver.run("const s = document.getElementById('theme'); s.value = 'light'; s.dispatchEvent(new Event('change'));");
+  await driver.waitFor(async () => (await driver.run("return document.documentElement.dataset.theme")) === "light", "the light theme");
+});
+
+test("after a restart the user is still signed in, and a job running at close was handed back", async () => {
+  const id = await enqueue("sleep", { seconds: 300 });
+  await waitForStatus(id, "running");
+  // Ended the way a desktop session's logout ends it. (WebKitWebDriver's own end of
+  // session kills the app outright, which says nothing about a clean close.)
+  const pid = Number(execFileSync("pgrep", ["-f", "-n", app]).toString().trim());
+  process.kill(pid, "SIGTERM");
+  await driver.waitFor(() => !existsSync(`/proc/${pid}/status`) || /State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, "utf8")), "the app to exit");
+  await driver.stop().catch(() => {});
+  await driver.start(app);
+  await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen without signing in again");
+  await driver.waitFor(() => driver.find("tr[data-id]"), "the job history");
+  // Handed back when the window closed, so the next worker took it at once, without
+  // waiting for its lease to run out and without using up an attempt.
+  const again = await waitForStatus(id, "running");
+  assert.equal(again.attempts, "1/3");
+  await driver.click(`tr[data-id="${id}"] td.kind`);
+  const attempts = await driver.waitFor(() => driver.text("#detail-attempts"), "the attempts");
+  assert.match(attempts, /released/);
+  // The main screen as the README shows it: a job running with its progress.
+  await driver.waitFor(
+    async () => Number(await driver.run(`return document.querySelector('tr[data-id="${id}"] .bar')?.getAttribute('aria-valuenow')`)) > 0,
+    "progress",
+  );
+  await screenshot("main-screen");
+  await driver.click('#detail [data-action="cancel"]');
+  await waitForStatus(id, "cancelled");
+  await waitForCount("running", 0);
+});
+
+test("sign out ends the session", async () => {
+  await driver.click("#sign-out");
+  await driver.waitFor(() => driver.find("#auth-email"), "the sign-in screen");
+  await screenshot("signed-out");
+  await driver.stop();
+  await driver.start(app);
+  await driver.waitFor(() => driver.find("#auth-email"), "the sign-in screen after a restart");
+});

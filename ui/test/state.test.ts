@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import type { Job } from "../src/bindings";
+import { actionsFor, applyChanges, applyProgress, emptyFilter, matches } from "../src/state";
+
+function job(id: number, patch: Partial<Job> = {}): Job {
+  return {
+    id, uuid: "u", kind: "hello", status: "waiting", context: {}, result: null, error: null,
+    history: [], progress: null, progress_message: null, attempt: 0, max_attempts: 3,
+    priority: 0, run_at: "2026-11-28T10:00:00+00:00", locked_by: null, locked_until: null,
+    cancel_requested_at: null, idempotency_key: null, created_at: "2026-11-28T10:00:00+00:00",
+    started_at: null, ended_at: null, updated_at: `2026-11-28T10:00:0${id % 10}.000001+00:00`,
+    ...patch,
+  };
+}
+
+describe("applyChanges", () => {
+  it("puts a new matching job on the first page, newest first", () => {
+    const { jobs, joined } = applyChanges([job(2), job(1)], [job(3)], emptyFilter());
+    expect(jobs.map((j) => j.id)).toEqual([3, 2, 1]);
+    expect(joined).toBe(1);
+  });
+
+  it("replaces a job with its newer version and ignores an older one", () => {
+    const running = job(1, { status: "running", updated_at: "2026-11-28T10:00:05.5+00:00" });
+    let { jobs } = applyChanges([job(1)], [running], emptyFilter());
+    expect(jobs[0].status).toBe("running");
+    ({ jobs } = applyChanges(jobs, [job(1)], emptyFilter()));
+    expect(jobs[0].status).toBe("running");
+  });
+
+  it("drops a job that leaves the filter and skips ones that never matched", () => {
+    const filter = { ...emptyFilter(), statuses: ["waiting" as const] };
+    const finished = job(1, { status: "finished", updated_at: "2026-11-28T11:00:00+00:00" });
+    const { jobs, joined } = applyChanges([job(1)], [finished, job(7, { status: "failed" })], filter);
+    expect(jobs).toEqual([]);
+    expect(joined).toBe(0);
+  });
+
+  it("adds nothing to a later page and keeps a page at its limit", () => {
+    const later = { ...emptyFilter(), before: 10 };
+    expect(applyChanges([job(5)], [job(20)], later).jobs.map((j) => j.id)).toEqual([5]);
+    const small = { ...emptyFilter(), limit: 2 };
+    expect(applyChanges([job(3), job(2)], [job(4)], small).jobs.map((j) => j.id)).toEqual([4, 3]);
+    expect(applyChanges([job(3), job(2)], [job(1)], small).jobs.map((j) => j.id)).toEqual([3, 2]);
+  });
+});
+
+describe("matches", () => {
+  it("follows kind, status and search like the server", () => {
+    const f = emptyFilter();
+    expect(matches({ ...f, kind: "sleep" }, job(1))).toBe(false);
+    expect(matches({ ...f, search: "HEL" }, job(1))).toBe(true);
+    expect(matches({ ...f, search: "42" }, job(42, { kind: "sleep" }))).toBe(true);
+    expect(matches({ ...f, search: "42" }, job(41, { kind: "sleep" }))).toBe(false);
+  });
+});
+
+describe("progress and actions", () => {
+  it("updates only a running job's progress", () => {
+    const page = [job(1, { status: "running" }), job(2)];
+    const next = applyProgress(page, 1, 0.5, "half");
+    expect(next[0].progress).toBe(0.5);
+    expect(applyProgress(page, 2, 0.5, null)[1].progress).toBeNull();
+  });
+
+  it("offers what the job's state allows", () => {
+    expect(actionsFor(job(1))).toEqual(["cancel", "runAgain", "delete"]);
+    expect(actionsFor(job(1, { status: "running" }))).toEqual(["cancel", "runAgain"]);
+    expect(actionsFor(job(1, { status: "failed" }))).toEqual(["retry", "runAgain", "delete"]);
+    expect(actionsFor(job(1, { status: "running", cancel_requested_at: "x" }))).toEqual(["runAgain"]);
+  });
+});
