@@ -103,8 +103,20 @@ after(async () => {
   await driver.stop().catch(() => {});
 });
 
-test("first run: connect to the local sandbox in one click", async () => {
+test("first run: a wrong project is refused clearly; the sandbox connects in one click", async () => {
   await driver.waitFor(() => driver.find("#use-sandbox"), "the connect screen");
+  const { API_URL, ANON_KEY } = process.env;
+  const refused = async (url, key) => {
+    await driver.run("document.getElementById('connect-error').textContent = ''");
+    await driver.type("#connect-url", url);
+    await driver.type("#connect-key", key + "\uE007");
+    return driver.waitFor(() => driver.text("#connect-error"), "a refusal");
+  };
+  // Nothing listens on the discard port.
+  assert.match(await refused("http://127.0.0.1:9", ANON_KEY), /cannot reach/);
+  // The sandbox's own key with its signature changed.
+  const forged = ANON_KEY.slice(0, -4) + (ANON_KEY.endsWith("AAAA") ? "BBBB" : "AAAA");
+  assert.match(await refused(API_URL, forged), /api key|invalid/i);
   await screenshot("connect");
   await driver.click("#use-sandbox");
   await driver.waitFor(() => driver.find("#auth-email"), "the sign-in screen");
@@ -128,6 +140,22 @@ test("sign up, sign out, sign in", async () => {
   await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after sign-in");
   const session = await driver.text("#session-state");
   assert.ok(session.includes(email), `the status bar names the user: ${session}`);
+});
+
+test("sign in with an emailed code", async () => {
+  await driver.click("#sign-out");
+  await driver.type("#auth-email", email);
+  await driver.click("#auth-send-code");
+  await driver.waitFor(() => driver.find("#code-row:not([hidden])"), "the code field");
+  // The sandbox sends no mail: the code is in its inbox.
+  const inbox = await (await fetch(`${process.env.API_URL}/inbox?email=${encodeURIComponent(email)}`)).json();
+  const code = inbox[inbox.length - 1].code;
+  await driver.type("#auth-code", "000000");
+  await driver.click("#auth-verify");
+  assert.ok(await driver.waitFor(() => driver.text("#auth-error"), "a wrong code refused"));
+  await driver.type("#auth-code", code);
+  await driver.click("#auth-verify");
+  await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after the code");
 });
 
 test("hello goes waiting → running → finished, with its times", async () => {
