@@ -24,9 +24,9 @@ export class WebDriver {
     return json.value;
   }
 
-  async start(application) {
+  async start(application, args = []) {
     const value = await this.call("POST", "/session", {
-      capabilities: { alwaysMatch: { "tauri:options": { application } } },
+      capabilities: { alwaysMatch: { "tauri:options": { application, args } } },
     });
     this.session = value.sessionId;
   }
