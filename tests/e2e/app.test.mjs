@@ -117,6 +117,7 @@ test("first run: a wrong project is refused clearly; the sandbox connects in one
   // The sandbox's own key with its signature changed.
   const forged = ANON_KEY.slice(0, -4) + (ANON_KEY.endsWith("AAAA") ? "BBBB" : "AAAA");
   assert.match(await refused(API_URL, forged), /api key|invalid/i);
+  assert.match(await refused(API_URL, process.env.SERVICE_ROLE_KEY), /service-role key/);
   await screenshot("connect");
   await driver.click("#use-sandbox");
   await driver.waitFor(() => driver.find("#auth-email"), "the sign-in screen");

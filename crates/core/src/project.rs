@@ -50,7 +50,19 @@ impl ApiKey {
             return Ok(ApiKey::Publishable(Secret::new(key)));
         }
         if key.split('.').count() == 3 {
-            return Ok(ApiKey::Anon(Secret::new(key)));
+            // A legacy key is a JWT whose `role` says what it is. Only the anon key may
+            // live in a client: the service-role key bypasses row-level security.
+            return match jwt_role(key).as_deref() {
+                Some("anon") => Ok(ApiKey::Anon(Secret::new(key))),
+                Some("service_role") => Err(Error::Invalid(
+                    "that is the service-role key, which bypasses row-level security: the app \
+                     needs the project's anon or publishable key"
+                        .into(),
+                )),
+                _ => Err(Error::Invalid(
+                    "not a Supabase anon key: its JWT does not carry role \"anon\"".into(),
+                )),
+            };
         }
         Err(Error::Invalid(
             "not a Supabase API key: expected the anon key (a JWT) or an sb_publishable_ key"
@@ -111,18 +123,41 @@ impl Project {
     }
 }
 
+/// The `role` claim of a JWT's payload (read, not verified: the server verifies).
+fn jwt_role(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("role")?.as_str().map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A JWT-shaped key with these claims (unsigned: only the client's reading matters).
+    fn legacy_key(claims: &str) -> String {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", b64(r#"{"alg":"HS256"}"#), b64(claims))
+    }
+
     #[test]
     fn keys_are_recognized_and_secret_keys_refused() {
-        assert!(matches!(ApiKey::parse("a.b.c"), Ok(ApiKey::Anon(_))));
+        let anon = legacy_key(r#"{"role":"anon","iss":"supabase"}"#);
+        assert!(matches!(ApiKey::parse(&anon), Ok(ApiKey::Anon(_))));
+        let service = ApiKey::parse(&legacy_key(r#"{"role":"service_role"}"#));
+        assert!(service.is_err_and(|e| e.to_string().contains("service-role")));
+        assert!(ApiKey::parse(&legacy_key(r#"{"role":"authenticated"}"#)).is_err());
+        assert!(ApiKey::parse("a.b.c").is_err(), "not a JWT at all");
         let publishable = ApiKey::parse("sb_publishable_abc").expect("a key");
         assert_eq!(publishable.signed_out_bearer(), None, "never a bearer");
         assert!(ApiKey::parse("sb_secret_abc").is_err());
         assert!(ApiKey::parse("hello").is_err());
-        assert!(Project::new("localhost", "a.b.c").is_err());
+        assert!(Project::new("localhost", &anon).is_err());
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "<redacted>");
     }
 }

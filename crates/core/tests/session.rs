@@ -204,7 +204,18 @@ async fn wrong_credentials_and_bad_projects_give_clear_codes() {
     assert_eq!(wrong.server_code(), Some("invalid_credentials"));
     assert!(auth(&sandbox).check().await.is_ok());
 
-    let wrong_key = Project::new(&sandbox.status.api_url, "a.b.c").expect("a project");
+    // The project's own anon key, its signature changed: well formed, but not the project's.
+    let anon = &sandbox.status.anon_key;
+    let forged = format!(
+        "{}{}",
+        &anon[..anon.len() - 4],
+        if anon.ends_with("AAAA") {
+            "BBBB"
+        } else {
+            "AAAA"
+        }
+    );
+    let wrong_key = Project::new(&sandbox.status.api_url, &forged).expect("a project");
     let checked = AuthClient::new(wrong_key, reqwest::Client::new())
         .check()
         .await;
@@ -212,6 +223,9 @@ async fn wrong_credentials_and_bad_projects_give_clear_codes() {
         checked.is_err(),
         "a key the project does not know is refused"
     );
+    let service = Project::new(&sandbox.status.api_url, &sandbox.status.service_role_key)
+        .expect_err("the service-role key never goes into a client");
+    assert_eq!(service.code(), ErrorCode::Validation);
     let nowhere = Project::new("http://127.0.0.1:9", &sandbox.status.anon_key).expect("a project");
     let unreachable = AuthClient::new(nowhere, reqwest::Client::new())
         .check()
