@@ -30,7 +30,7 @@ pub fn run() -> i32 {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("JOBDECK_LOG")
-                .unwrap_or_else(|_| "info,tao=warn,wry=warn".into()),
+                .unwrap_or_else(|_| "info,tao=warn,wry=warn,tokio_postgres=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -240,8 +240,7 @@ impl Shell {
         let store = self.stores.session(&saved.url);
         let session = SessionOwner::new(auth, Arc::new(store))?;
         let jobs = JobsClient::new(&project, Arc::clone(&session));
-        let mut config = WorkerConfig::new(self.worker_name.clone());
-        config.concurrency = 4;
+        let config = WorkerConfig::new(self.worker_name.clone());
         let worker = Worker::new(config, builtin(), jobs.clone()).start();
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();

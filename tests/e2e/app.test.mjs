@@ -266,12 +266,16 @@ test("keyboard, run again, delete, and bulk actions on the filtered set", async 
     "only the waiting jobs",
   );
   await driver.click("#bulk-cancel");
+  assert.match(await driver.text("#bulk-cancel"), /again/, "the first click only asks");
+  assert.equal(await driver.text("#jobs-message"), "");
+  await driver.click("#bulk-cancel");
   await driver.waitFor(async () => /3/.test((await driver.text("#jobs-message")) ?? ""), "the bulk result");
   await waitForCount("waiting", 0);
   // Retry only the cancelled hello jobs (not the cancelled sleeps).
   await driver.run("const s = document.getElementById('filter-kind'); s.value = 'hello'; s.dispatchEvent(new Event('change'));");
   await driver.click('#status-filter [data-status="cancelled"]');
   await driver.waitFor(async () => (await driver.run("return document.querySelectorAll('#jobs-body tr[data-id]').length")) === 3, "the three cancelled hello jobs");
+  await driver.click("#bulk-retry");
   await driver.click("#bulk-retry");
   await waitForCount("waiting", 3);
   await driver.run("const s = document.getElementById('filter-kind'); s.value = ''; s.dispatchEvent(new Event('change'));");

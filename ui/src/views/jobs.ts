@@ -138,8 +138,8 @@ export class JobsScreen {
             h(
               "div",
               { class: "row" },
-              h("button", { id: "bulk-cancel", type: "button", onclick: () => void this.bulk("cancel") }, t("jobs.cancelAll")),
-              h("button", { id: "bulk-retry", type: "button", onclick: () => void this.bulk("retry") }, t("jobs.retryAll")),
+              this.bulkButton("cancel", "bulk-cancel", "jobs.cancelAll"),
+              this.bulkButton("retry", "bulk-retry", "jobs.retryAll"),
               this.notice,
             ),
             h("div", { class: "row" }, this.range, this.newer, this.older),
@@ -424,6 +424,31 @@ export class JobsScreen {
     } catch (e) {
       this.notice.textContent = messageOf(e);
     }
+  }
+
+  /** A bulk action may touch thousands of jobs: the first click asks, the second (within
+   *  five seconds) acts. */
+  private bulkButton(action: "cancel" | "retry", id: string, label: Key): HTMLButtonElement {
+    const button = h("button", { id, type: "button" }, t(label));
+    let armed: number | undefined;
+    button.addEventListener("click", () => {
+      if (armed === undefined) {
+        button.textContent = t("jobs.confirm");
+        button.classList.add("danger");
+        armed = window.setTimeout(() => {
+          armed = undefined;
+          button.textContent = t(label);
+          button.classList.remove("danger");
+        }, 5000);
+        return;
+      }
+      window.clearTimeout(armed);
+      armed = undefined;
+      button.textContent = t(label);
+      button.classList.remove("danger");
+      void this.bulk(action);
+    });
+    return button;
   }
 
   private async bulk(action: "cancel" | "retry"): Promise<void> {
