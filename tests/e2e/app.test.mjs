@@ -252,7 +252,7 @@ test("keyboard, run again, delete, and bulk actions on the filtered set", async 
   }, "the new job's detail");
   assert.ok(again > Math.max(...rows));
   await waitForStatus(again, "finished");
-  assert.match(await driver.text("#detail"), /Hello, World/, "the same input ran again");
+  await driver.waitFor(async () => /Hello, World/.test(await driver.text("#detail")), "the same input's result");
   await driver.click('#detail [data-action="delete"]');
   await driver.waitFor(async () => !(await row(again)), "the deleted job to leave the table");
 

@@ -382,8 +382,16 @@ export class JobsScreen {
     this.renderDetail();
     this.renderTable();
     try {
-      this.detail = await jobGet(id);
-      this.renderDetail();
+      const fetched = await jobGet(id);
+      if (this.selected !== id) return;
+      if (this.detail?.id !== id) {
+        this.detail = fetched;
+        this.renderDetail();
+      } else {
+        // Applied like any change: a live event that arrived while the row was on its
+        // way may be newer, and an older version must not replace it.
+        this.onEvent({ type: "jobs", jobs: [fetched] });
+      }
     } catch (e) {
       this.notice.textContent = messageOf(e);
     }
