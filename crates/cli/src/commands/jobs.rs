@@ -219,18 +219,21 @@ fn table(jobs: &[Job]) -> String {
     out
 }
 
+impl ListArgs {
+    /// The first page of what `jobs` and `watch` show.
+    fn into_filter(self) -> JobFilter {
+        JobFilter {
+            statuses: self.status,
+            kind: self.kind,
+            search: self.search,
+            limit: self.limit.into(),
+            ..JobFilter::default()
+        }
+    }
+}
+
 pub async fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
-    let page = ctx
-        .jobs()?
-        .list(&JobFilter {
-            statuses: args.status,
-            kind: args.kind,
-            search: args.search,
-            limit: args.limit.into(),
-            offset: 0,
-            before: None,
-        })
-        .await?;
+    let page = ctx.jobs()?.list(&args.into_filter()).await?;
     let human = format!(
         "{}{} of {} jobs",
         table(&page.jobs),
@@ -282,14 +285,7 @@ pub async fn show(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
 
 pub async fn watch(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
     let jobs = ctx.jobs()?;
-    let filter = JobFilter {
-        statuses: args.status,
-        kind: args.kind,
-        search: args.search,
-        limit: args.limit.into(),
-        offset: 0,
-        before: None,
-    };
+    let filter = args.into_filter();
     loop {
         let page = jobs.list(&filter).await?;
         let counts = jobs.counts().await?;
