@@ -24,6 +24,12 @@ commands! {
         })
     }
 
+    /// The UI painted the job list for the first time since launch.
+    async fn ui_list_shown(shell) -> () {
+        shell.list_shown();
+        Ok(())
+    }
+
     async fn preferences_get(shell) -> Preferences {
         Ok(shell.stores.preferences())
     }

@@ -27,6 +27,7 @@ use tauri::{Manager, RunEvent};
 /// Starts the desktop app; returns its exit code after the last window closed and
 /// every background task stopped.
 pub fn run() -> i32 {
+    let launched = std::time::Instant::now();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("JOBDECK_LOG")
@@ -53,7 +54,7 @@ pub fn run() -> i32 {
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_notification::init())
         .invoke_handler(commands::handler())
-        .setup(|app| {
+        .setup(move |app| {
             let data_dir = app.path().app_data_dir()?;
             let stores = stores::Stores::open(app.handle(), &data_dir)?;
             let sandbox_by_default = std::env::args().any(|arg| arg == "--sandbox");
@@ -61,6 +62,7 @@ pub fn run() -> i32 {
                 app.handle().clone(),
                 stores,
                 sandbox_by_default,
+                launched,
             )));
             // A session logout or `kill` ends the app like closing its window does, so
             // running jobs are handed back rather than left to their leases.

@@ -7,8 +7,11 @@
 //! and are never held across an `.await`.
 
 use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use jobdeck_core::{
@@ -139,10 +142,18 @@ pub struct Shell {
     worker_name: String,
     /// `--sandbox`: a first run uses the local sandbox instead of asking.
     sandbox_by_default: bool,
+    /// When the process started, and whether the UI has shown the job list since.
+    launched: Instant,
+    shown: AtomicBool,
 }
 
 impl Shell {
-    pub fn new(handle: AppHandle, stores: Stores, sandbox_by_default: bool) -> Self {
+    pub fn new(
+        handle: AppHandle,
+        stores: Stores,
+        sandbox_by_default: bool,
+        launched: Instant,
+    ) -> Self {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default();
@@ -159,6 +170,17 @@ impl Shell {
             switching: tokio::sync::Mutex::new(()),
             worker_name,
             sandbox_by_default,
+            launched,
+            shown: AtomicBool::new(false),
+        }
+    }
+
+    /// The UI painted the job list: logged once, with the time since launch, so a slow
+    /// start shows in the log (the benchmark reads this line).
+    pub fn list_shown(&self) {
+        if !self.shown.swap(true, Ordering::Relaxed) {
+            let ms = self.launched.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(since_launch_ms = format!("{ms:.0}"), "job list shown");
         }
     }
 

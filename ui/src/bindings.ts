@@ -133,6 +133,13 @@ export function appInfo(): Promise<AppInfo> {
   return invoke("app_info");
 }
 
+/**
+ * The UI painted the job list for the first time since launch.
+ */
+export function uiListShown(): Promise<null> {
+  return invoke("ui_list_shown");
+}
+
 export function preferencesGet(): Promise<Preferences> {
   return invoke("preferences_get");
 }

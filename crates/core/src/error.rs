@@ -37,7 +37,8 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+// Clone: one failed request can be the answer for every job it carried.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Supabase Auth refused: `code` is GoTrue's error code.
     #[error("{message}")]

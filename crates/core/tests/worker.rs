@@ -79,7 +79,7 @@ fn start(jobs: &JobsClient, registry: Registry, config: WorkerConfig) -> WorkerH
 }
 
 #[tokio::test]
-async fn a_job_goes_from_waiting_to_running_to_finished_as_its_user() {
+async fn a_job_enqueued_here_starts_in_the_same_call_and_finishes_as_its_user() {
     let sandbox = TestSandbox::start().await;
     let (jobs, _) = signed_in(&sandbox).await;
     let worker = start(&jobs, builtin(), config("w1"));
@@ -88,7 +88,11 @@ async fn a_job_goes_from_waiting_to_running_to_finished_as_its_user() {
         .enqueue(&new_job("hello", json!({ "name": "Ada" })))
         .await
         .expect("enqueued");
-    assert_eq!(job.status, JobStatus::Waiting);
+    assert_eq!(
+        (job.status, job.locked_by.as_deref(), job.attempt),
+        (JobStatus::Running, Some("w1"), 1),
+        "with a slot free, the enqueue itself starts the job for this worker"
+    );
     started(&mut events, job.id).await;
     let done = settled(&mut events, job.id).await;
     assert_eq!(done.status, JobStatus::Finished);

@@ -487,8 +487,9 @@ impl Drop for RunningCluster {
 }
 
 /// `$JOBDECK_PG_BIN`, else the newest `/usr/lib/postgresql/<version>/bin` that is at
-/// least [`MIN_VERSION`], else the directory of a `postgres` found on `PATH`.
-fn find_bin_dir() -> Result<PathBuf, Error> {
+/// least [`MIN_VERSION`], else the directory of a `postgres` found on `PATH`. The
+/// benchmark runs that server's `pgbench` from here.
+pub fn find_bin_dir() -> Result<PathBuf, Error> {
     if let Some(dir) = std::env::var_os("JOBDECK_PG_BIN") {
         return Ok(PathBuf::from(dir));
     }

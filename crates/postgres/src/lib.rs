@@ -16,6 +16,6 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use cluster::{Cluster, ClusterOptions, RunningCluster};
+pub use cluster::{Cluster, ClusterOptions, RunningCluster, find_bin_dir};
 pub use error::Error;
 pub use schema::{MIGRATIONS, Migration, apply_bootstrap, apply_migrations, set_login_password};

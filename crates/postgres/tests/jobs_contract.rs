@@ -116,6 +116,7 @@ async fn anon_can_do_nothing_at_all() {
         "select * from claim_jobs('w')",
         "select * from heartbeat_jobs('w', array[1::bigint])",
         "select finish_job(1, 'w')",
+        "select * from finish_jobs('w', '[{\"id\": 1}]')",
         "select fail_job(1, 'w', '{}')",
         "select report_progress(1, 'w', 0.5)",
         "select cancel_job(1)",
@@ -349,6 +350,69 @@ async fn a_lost_job_without_attempts_left_ends_failed_saying_its_worker_was_lost
     assert_eq!(job["error"]["code"], "worker_lost");
     assert!(job["ended_at"].is_string());
     assert!(job["locked_by"].is_null());
+}
+
+#[tokio::test]
+async fn finish_jobs_finishes_a_batch_but_only_what_the_worker_still_holds() {
+    let mut db = Db::new().await;
+    let (alice, bob) = (db.user().await, db.user().await);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(db.enqueue(alice, "hello", 3).await);
+    }
+    let bobs = db.enqueue(bob, "hello", 3).await;
+    assert_eq!(db.claim(alice, "w", 3).await.len(), 3);
+    assert_eq!(db.claim(bob, "w", 1).await, vec![bobs]);
+    let (kept, expired, unclaimed) = (ids[0], ids[1], ids[3]);
+    db.expire_lease(expired).await;
+
+    // Alice's batch names a job she holds, one whose lease ran out, one she never
+    // claimed, and one of bob's (held by a worker of the same name).
+    let batch = json!([
+        { "id": kept, "result": { "n": 1 } },
+        { "id": expired, "result": { "n": 2 } },
+        { "id": unclaimed },
+        { "id": bobs, "result": { "n": 4 } },
+    ]);
+    let done = db
+        .ok(
+            Actor::User(alice),
+            "select id from finish_jobs('w', $1)",
+            &[&batch],
+        )
+        .await;
+    let done: Vec<i64> = done.iter().map(|row| row.get(0)).collect();
+    assert_eq!(
+        done,
+        vec![kept],
+        "only the job still leased to w is finished"
+    );
+    let job = db.job(kept).await;
+    assert_eq!(
+        (
+            job["status"].as_str(),
+            job["result"].clone(),
+            job["progress"].as_f64()
+        ),
+        (Some("finished"), json!({ "n": 1 }), Some(1.0))
+    );
+    assert_eq!(job["history"][0]["outcome"], "finished");
+    assert_eq!(db.job(expired).await["status"], "running");
+    assert_eq!(db.job(unclaimed).await["status"], "waiting");
+    assert_eq!(
+        db.job(bobs).await["status"],
+        "running",
+        "bob's job is untouched"
+    );
+
+    for bad in [json!({ "id": kept }), json!(vec![json!({ "id": 1 }); 1001])] {
+        assert_eq!(
+            db.err(Actor::User(alice), "select finish_jobs('w', $1)", &[&bad])
+                .await,
+            INVALID_ARGUMENT,
+            "a batch that is not an array of at most 1000 is refused"
+        );
+    }
 }
 
 #[tokio::test]

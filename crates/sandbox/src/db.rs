@@ -6,8 +6,13 @@
 //! statement is sent with its parameter types (all text, cast in SQL), which skips the
 //! separate prepare round trip. COMMIT after a failed statement is PostgreSQL's
 //! ROLLBACK, so pipelining never commits half a request.
+//!
+//! Connections go back to the pool without a cleaning query (that would be a second
+//! round trip per request): a request's settings are transaction-local, and a request
+//! abandoned mid-transaction (its HTTP client went away) closes its connection instead
+//! of returning it, so no request inherits another's transaction.
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::{
     NoTls, Row,
     types::{ToSql, Type},
@@ -50,9 +55,8 @@ impl Db {
             config,
             NoTls,
             ManagerConfig {
-                // A connection left mid-transaction by a dropped request is rolled back
-                // and checked before anyone else gets it.
-                recycling_method: RecyclingMethod::Clean,
+                // Only closed connections are replaced; see `Checkout` for the rest.
+                recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
@@ -81,7 +85,8 @@ impl Db {
         sql: &str,
         params: &[String],
     ) -> Result<Vec<Row>, DbError> {
-        let client = self.client().await?;
+        let checkout = Checkout(Some(self.client().await?));
+        let client = checkout.client();
         let begin = if read_only {
             "BEGIN READ ONLY"
         } else {
@@ -99,6 +104,7 @@ impl Db {
             client.query_typed(sql, &typed),
             client.batch_execute(end),
         );
+        checkout.finished();
         begun?;
         set?;
         let rows = rows?;
@@ -120,7 +126,8 @@ impl Db {
         params: &[String],
         decide: impl FnOnce(&[Row]) -> Result<T, T>,
     ) -> Result<Result<T, T>, DbError> {
-        let client = self.client().await?;
+        let checkout = Checkout(Some(self.client().await?));
+        let client = checkout.client();
         let settings = settings(caller, &method, &path);
         let typed = typed(params);
         let (begun, set, rows) = tokio::join!(
@@ -132,6 +139,7 @@ impl Db {
             Ok(rows) => rows,
             Err(error) => {
                 client.batch_execute("ROLLBACK").await?;
+                checkout.finished();
                 return Err(error.into());
             }
         };
@@ -141,7 +149,32 @@ impl Db {
             _ => "ROLLBACK",
         };
         client.batch_execute(end).await?;
+        checkout.finished();
         Ok(decision)
+    }
+}
+
+/// A pooled connection in the middle of a request's transaction. Dropped before
+/// [`Checkout::finished`] (the request was abandoned, or ending the transaction
+/// failed), the connection leaves the pool and closes, and its transaction with it.
+struct Checkout(Option<Object>);
+
+impl Checkout {
+    fn client(&self) -> &Object {
+        self.0.as_ref().expect("present until finished or dropped")
+    }
+
+    /// The transaction ended: the connection may serve the next request.
+    fn finished(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(Object::take(object));
+        }
     }
 }
 

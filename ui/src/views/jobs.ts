@@ -12,6 +12,7 @@ import {
   jobsCounts,
   jobsList,
   kindsList,
+  uiListShown,
   workerPause,
   workerResume,
   type AppEvent,
@@ -29,6 +30,15 @@ import { STATUSES, actionsFor, applyChanges, applyProgress, emptyFilter } from "
 import { enqueuePanel } from "./enqueue";
 
 type Action = ReturnType<typeof actionsFor>[number];
+
+// The app logs once how long after launch the job list reached the screen: two frames
+// on, the list has been painted.
+let listShownReported = false;
+function reportListShown(): void {
+  if (listShownReported) return;
+  listShownReported = true;
+  requestAnimationFrame(() => requestAnimationFrame(() => void uiListShown().catch(() => {})));
+}
 
 export class JobsScreen {
   private filter = emptyFilter();
@@ -203,6 +213,7 @@ export class JobsScreen {
       this.counts = counts;
       this.renderCounts();
       this.renderTable();
+      reportListShown();
     } catch (e) {
       this.notice.textContent = messageOf(e);
     }

@@ -6,8 +6,11 @@
 //!   enqueued elsewhere) unless woken in-process (jobs enqueued here start at once);
 //! - the heartbeat loop: extends the leases of running jobs, and stops a job whose
 //!   cancellation was requested or whose lease was lost;
-//! - one task per job: confirms it belongs to the signed-in user, runs its handler
-//!   under a per-attempt timeout, then finishes, fails or releases it.
+//! - one task per job: checks it belongs to the signed-in user (confirmed once per
+//!   claim), runs its handler under a per-attempt timeout, then finishes, fails or
+//!   releases it;
+//! - a writer of successes, while there are any: jobs that succeed while a batch is
+//!   being written go together in the next (one request per batch, not per job).
 //!
 //! Stopping is two-level: [`WorkerHandle::shutdown`] stops claiming and lets running
 //! jobs finish within a grace period, then stops them and hands them back.
@@ -19,15 +22,15 @@ use std::{
 };
 
 use serde::Serialize;
-use serde_json::json;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, oneshot, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     kind::{Handler, InvalidInput, JobContext, JobError},
     registry::Registry,
 };
-use crate::{Error, ErrorBody, ErrorCode, Job, JobsClient, NewJob, SessionState};
+use crate::{Error, ErrorBody, ErrorCode, Job, JobStatus, JobsClient, NewJob, SessionState, User};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -171,7 +174,26 @@ struct Shared {
     session_ended: std::sync::atomic::AtomicBool,
     // Held only for short synchronous sections, never across an await.
     running: Mutex<HashMap<i64, Running>>,
+    /// Successes waiting to be written (see [`finish`]); the same rule for the lock.
+    completions: Mutex<Completions>,
     events: broadcast::Sender<WorkerEvent>,
+    /// Every task of this worker: the loops, each job, the writer of successes.
+    tasks: TaskTracker,
+}
+
+/// A success waiting to be written with others.
+#[derive(Debug)]
+struct Completion {
+    id: i64,
+    result: Value,
+    written: oneshot::Sender<Result<Option<Job>, Error>>,
+}
+
+#[derive(Debug, Default)]
+struct Completions {
+    queue: Vec<Completion>,
+    /// A writer task is running; it takes what is queued until nothing is.
+    writing: bool,
 }
 
 impl Shared {
@@ -193,6 +215,10 @@ impl Shared {
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Running>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn completions(&self) -> std::sync::MutexGuard<'_, Completions> {
+        self.completions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn stop_job(&self, id: i64, why: Stop) {
@@ -236,7 +262,6 @@ pub struct Worker {
 #[derive(Debug)]
 pub struct WorkerHandle {
     shared: Arc<Shared>,
-    tasks: TaskTracker,
 }
 
 impl Worker {
@@ -252,6 +277,7 @@ impl Worker {
     pub fn start(self) -> WorkerHandle {
         let concurrency = self.config.concurrency.max(1);
         let (events, _) = broadcast::channel(1024);
+        let tasks = TaskTracker::new();
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(concurrency)),
             session_ended: std::sync::atomic::AtomicBool::new(false),
@@ -266,12 +292,13 @@ impl Worker {
             stop_claiming: CancellationToken::new(),
             stop_heartbeats: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
+            completions: Mutex::new(Completions::default()),
             events,
+            tasks: tasks.clone(),
         });
-        let tasks = TaskTracker::new();
-        tasks.spawn(claim_loop(Arc::clone(&shared), tasks.clone()));
+        tasks.spawn(claim_loop(Arc::clone(&shared)));
         tasks.spawn(heartbeat_loop(Arc::clone(&shared)));
-        WorkerHandle { shared, tasks }
+        WorkerHandle { shared }
     }
 }
 
@@ -313,16 +340,59 @@ impl WorkerHandle {
         &self.shared.registry
     }
 
-    /// Checks the input against the kind, enqueues, and wakes the worker so the job
-    /// starts without waiting for a poll.
+    /// Checks the input against the kind and enqueues. A job due now that this worker
+    /// may run, with a slot free, is started in the same call (one round trip, the
+    /// user confirmed meanwhile); any other is left to the claim loop, woken at once so
+    /// it does not wait for a poll.
     pub async fn enqueue(&self, job: &NewJob) -> Result<Job, EnqueueError> {
-        self.shared
+        let shared = &self.shared;
+        shared
             .registry
             .validate(&job.kind, &job.context)
             .map_err(EnqueueError::Invalid)?;
-        let enqueued = self.shared.jobs.enqueue(job).await?;
-        self.wake();
+        let slot = self.free_slot_for(job);
+        let Some(slot) = slot else {
+            let enqueued = shared.jobs.enqueue(job).await?;
+            self.wake();
+            return Ok(enqueued);
+        };
+        let name = shared.config.name.as_str();
+        let (enqueued, confirmed) = tokio::join!(
+            shared
+                .jobs
+                .enqueue_and_start(job, name, shared.lease_seconds()),
+            confirm_user(shared)
+        );
+        let enqueued = enqueued?;
+        if enqueued.status == JobStatus::Running && enqueued.locked_by.as_deref() == Some(name) {
+            start_jobs(shared, vec![enqueued.clone()], vec![slot], confirmed).await;
+        } else {
+            // An earlier job under the same idempotency key, no longer waiting.
+            drop(slot);
+            self.wake();
+        }
         Ok(enqueued)
+    }
+
+    /// A slot for `job` if this worker would start it now.
+    fn free_slot_for(&self, job: &NewJob) -> Option<OwnedSemaphorePermit> {
+        let shared = &self.shared;
+        // A job given a run_at goes the usual way: the claim loop honours its time.
+        let due = job.run_at.is_none();
+        let runs_kind = shared
+            .config
+            .kinds
+            .as_ref()
+            .is_none_or(|kinds| kinds.contains(&job.kind));
+        let claiming = !*shared.paused.borrow()
+            && !shared.stop_claiming.is_cancelled()
+            && !shared
+                .session_ended
+                .load(std::sync::atomic::Ordering::Relaxed);
+        if !(due && runs_kind && claiming) {
+            return None;
+        }
+        Arc::clone(&shared.slots).try_acquire_owned().ok()
     }
 
     /// Stops claiming, lets running jobs finish for up to `grace`, then stops the rest
@@ -334,7 +404,7 @@ impl WorkerHandle {
             let _running = shared.running();
             shared.stop_claiming.cancel();
         }
-        self.tasks.close();
+        shared.tasks.close();
         let drained = async {
             while !shared.running().is_empty() {
                 let mut events = shared.events.subscribe();
@@ -351,7 +421,7 @@ impl WorkerHandle {
             }
         }
         shared.stop_heartbeats.cancel();
-        self.tasks.wait().await;
+        shared.tasks.wait().await;
         shared.emit(WorkerEvent::Stopped);
     }
 
@@ -373,9 +443,14 @@ impl Drop for WorkerHandle {
     }
 }
 
-async fn claim_loop(shared: Arc<Shared>, tasks: TaskTracker) {
+async fn claim_loop(shared: Arc<Shared>) {
     let mut idle = shared.config.poll_min;
     let mut paused = shared.paused.subscribe();
+    // Whether this claim is likely to find jobs (woken by an enqueue here, or the last
+    // claim found some): then the user is confirmed while the claim is in flight, which
+    // saves a round trip before the jobs start. Polls that usually find nothing claim
+    // first and confirm only when they found something.
+    let mut expect_jobs = true;
     loop {
         while *paused.borrow_and_update() {
             tokio::select! {
@@ -394,15 +469,19 @@ async fn claim_loop(shared: Arc<Shared>, tasks: TaskTracker) {
         while let Ok(permit) = Arc::clone(&shared.slots).try_acquire_owned() {
             slots.push(permit);
         }
-        let claimed = shared
-            .jobs
-            .claim(
-                &shared.config.name,
-                shared.config.kinds.as_deref(),
-                slots.len() as u32,
-                shared.lease_seconds(),
-            )
-            .await;
+        let claim = shared.jobs.claim(
+            &shared.config.name,
+            shared.config.kinds.as_deref(),
+            slots.len() as u32,
+            shared.lease_seconds(),
+        );
+        let (claimed, confirmed) = if expect_jobs {
+            let (claimed, confirmed) = tokio::join!(claim, confirm_user(&shared));
+            (claimed, Some(confirmed))
+        } else {
+            (claim.await, None)
+        };
+        expect_jobs = false;
         let wait = match claimed {
             Ok(jobs) if jobs.is_empty() => {
                 let wait = idle;
@@ -418,8 +497,13 @@ async fn claim_loop(shared: Arc<Shared>, tasks: TaskTracker) {
             }
             Ok(jobs) => {
                 idle = shared.config.poll_min;
-                start_jobs(&shared, &tasks, jobs, slots).await;
+                let confirmed = match confirmed {
+                    Some(confirmed) => confirmed,
+                    None => confirm_user(&shared).await,
+                };
+                start_jobs(&shared, jobs, slots, confirmed).await;
                 // Free slots mean the next claim may find more at once.
+                expect_jobs = true;
                 continue;
             }
             Err(error) if error.code() == ErrorCode::AuthExpired => {
@@ -443,9 +527,14 @@ async fn claim_loop(shared: Arc<Shared>, tasks: TaskTracker) {
             }
         };
         if let Some(wait) = wait {
+            // Waiting holds no slot: an enqueue in this process may take one meanwhile.
+            drop(slots);
             tokio::select! {
                 () = shared.stop_claiming.cancelled() => return,
-                () = shared.wake.notified() => idle = shared.config.poll_min,
+                () = shared.wake.notified() => {
+                    idle = shared.config.poll_min;
+                    expect_jobs = true;
+                }
                 () = tokio::time::sleep(wait) => {}
                 _ = paused.changed() => {}
             }
@@ -467,19 +556,21 @@ async fn wait_for_sign_in(shared: &Shared) -> bool {
     }
 }
 
-/// Confirms the signed-in user once for the batch (as the original pattern does before
-/// each job), then starts each job that is theirs.
+/// Asks Auth who the signed-in user is (as the original pattern does before each job;
+/// here once per claimed batch).
+async fn confirm_user(shared: &Shared) -> Result<User, Error> {
+    let session = shared.jobs.session();
+    let token = session.access_token().await?;
+    session.auth().user(&token).await
+}
+
+/// Starts each claimed job that belongs to the `confirmed` user.
 async fn start_jobs(
     shared: &Arc<Shared>,
-    tasks: &TaskTracker,
     jobs: Vec<Job>,
     mut slots: Vec<OwnedSemaphorePermit>,
+    confirmed: Result<User, Error>,
 ) {
-    let session = shared.jobs.session();
-    let confirmed = match session.access_token().await {
-        Ok(token) => session.auth().user(&token).await,
-        Err(error) => Err(error),
-    };
     let user = match confirmed {
         Ok(user) => user,
         Err(error) => {
@@ -518,7 +609,9 @@ async fn start_jobs(
         match entry {
             Some(entry) => {
                 let handler = shared.registry.get(&job.kind);
-                tasks.spawn(run_job(Arc::clone(shared), job, handler, entry, slot));
+                shared
+                    .tasks
+                    .spawn(run_job(Arc::clone(shared), job, handler, entry, slot));
             }
             // The worker began to stop while this batch was being confirmed.
             None => release(shared, &[job.id]).await,
@@ -586,7 +679,14 @@ async fn run_job(
             release(&shared, &[id]).await;
             None
         }
-        (_, Ok(result)) => Some(shared.jobs.finish(id, name, &result).await),
+        (_, Ok(result)) => match finish(&shared, id, result).await {
+            Ok(Some(job)) => Some(Ok(job)),
+            Ok(None) => {
+                shared.emit(WorkerEvent::JobLost { id });
+                None
+            }
+            Err(error) => Some(Err(error)),
+        },
         (Some(Stop::Requested), Err(_)) => Some(
             shared
                 .jobs
@@ -617,6 +717,63 @@ async fn run_job(
     }
     shared.running().remove(&id);
     drop(slot);
+}
+
+/// Records a success and answers the finished job, or `None` if the lease was lost.
+/// Successes that arrive while a batch is being written wait and go together in the
+/// next: one request per batch rather than per job, which is what lets a busy worker
+/// keep up. A lone success is written at once, in a call of its own.
+async fn finish(shared: &Arc<Shared>, id: i64, result: Value) -> Result<Option<Job>, Error> {
+    let (written, answer) = oneshot::channel();
+    let start_writer = {
+        let mut completions = shared.completions();
+        completions.queue.push(Completion {
+            id,
+            result,
+            written,
+        });
+        !std::mem::replace(&mut completions.writing, true)
+    };
+    if start_writer {
+        shared.tasks.spawn(write_completions(Arc::clone(shared)));
+    }
+    answer.await.unwrap_or_else(|_| {
+        Err(Error::Protocol {
+            url: String::new(),
+            reason: "the job's success was not written".into(),
+        })
+    })
+}
+
+/// Writes queued successes in batches until none is left.
+async fn write_completions(shared: Arc<Shared>) {
+    const MAX_BATCH: usize = 1000;
+    loop {
+        let batch: Vec<Completion> = {
+            let mut completions = shared.completions();
+            if completions.queue.is_empty() {
+                completions.writing = false;
+                return;
+            }
+            let take = completions.queue.len().min(MAX_BATCH);
+            completions.queue.drain(..take).collect()
+        };
+        let done: Vec<(i64, &Value)> = batch.iter().map(|c| (c.id, &c.result)).collect();
+        match shared.jobs.finish_many(&shared.config.name, &done).await {
+            Ok(jobs) => {
+                let mut finished: HashMap<i64, Job> =
+                    jobs.into_iter().map(|job| (job.id, job)).collect();
+                for completion in batch {
+                    let _ = completion.written.send(Ok(finished.remove(&completion.id)));
+                }
+            }
+            Err(error) => {
+                for completion in batch {
+                    let _ = completion.written.send(Err(error.clone()));
+                }
+            }
+        }
+    }
 }
 
 async fn heartbeat_loop(shared: Arc<Shared>) {

@@ -1,0 +1,147 @@
+//! Where the CPU time goes: counters read from /proc before and after a measurement,
+//! split into the worker (this process or the peer's), the REST API (the sandbox
+//! process) and PostgreSQL (the sandbox's server processes). A profile in the coarse,
+//! but it is the split that decides what to optimise next.
+
+use std::collections::HashMap;
+
+/// Cumulative CPU time, in clock ticks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// This process.
+    this: u64,
+    /// The sandbox process itself (HTTP, JSON, JWTs, the pool).
+    api: u64,
+    /// Every process below the sandbox: PostgreSQL's.
+    postgres: u64,
+    /// The whole machine, for what runs outside the three (a peer's worker).
+    machine: u64,
+}
+
+/// CPU milliseconds per 1000 jobs, by part.
+#[derive(Debug, Clone, Copy)]
+pub struct PerThousand {
+    pub worker: f64,
+    pub api: f64,
+    pub postgres: f64,
+}
+
+impl Sample {
+    pub fn take(sandbox: u32) -> Sample {
+        let stats = all_stats();
+        let own = |pid: u32| stats.get(&pid).map_or(0, |s| s.ticks);
+        let mut postgres = 0;
+        let mut todo: Vec<u32> = children(&stats, sandbox);
+        while let Some(pid) = todo.pop() {
+            // With the children it waited for: backends of closed connections.
+            postgres += own(pid) + stats.get(&pid).map_or(0, |s| s.waited_for);
+            todo.extend(children(&stats, pid));
+        }
+        Sample {
+            this: own(std::process::id()),
+            api: own(sandbox),
+            postgres,
+            machine: machine_busy(),
+        }
+    }
+
+    /// The time from `self` to `later` per 1000 of `jobs`. `in_this_process` says
+    /// whether the worker is this process; otherwise it is whatever the machine did
+    /// beyond the API, PostgreSQL and this process.
+    pub fn per_thousand(&self, later: &Sample, jobs: usize, in_this_process: bool) -> PerThousand {
+        let ms = |ticks: u64| ticks as f64 * 1000.0 / ticks_per_second() * 1000.0 / jobs as f64;
+        let api = later.api.saturating_sub(self.api);
+        let postgres = later.postgres.saturating_sub(self.postgres);
+        let worker = if in_this_process {
+            later.this.saturating_sub(self.this)
+        } else {
+            later
+                .machine
+                .saturating_sub(self.machine)
+                .saturating_sub(api + postgres + later.this.saturating_sub(self.this))
+        };
+        PerThousand {
+            worker: ms(worker),
+            api: ms(api),
+            postgres: ms(postgres),
+        }
+    }
+}
+
+struct Stat {
+    parent: u32,
+    ticks: u64,
+    /// Children that ended and were waited for.
+    waited_for: u64,
+}
+
+fn all_stats() -> HashMap<u32, Stat> {
+    let mut stats = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return stats;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command's closing parenthesis: state is the first, the
+        // parent the second, utime and stime the 12th and 13th, cutime and cstime the
+        // 14th and 15th.
+        let Some((_, rest)) = text.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let number = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        stats.insert(
+            pid,
+            Stat {
+                parent: number(1) as u32,
+                ticks: number(11) + number(12),
+                waited_for: number(13) + number(14),
+            },
+        );
+    }
+    stats
+}
+
+fn children(stats: &HashMap<u32, Stat>, parent: u32) -> Vec<u32> {
+    stats
+        .iter()
+        .filter(|(_, s)| s.parent == parent)
+        .map(|(pid, _)| *pid)
+        .collect()
+}
+
+/// Busy ticks of every CPU: user, nice, system, irq, softirq, steal.
+fn machine_busy() -> u64 {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0;
+    };
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum()
+}
+
+/// USER_HZ: 100 on every Linux this runs on (the kernel's ABI for /proc).
+fn ticks_per_second() -> f64 {
+    100.0
+}

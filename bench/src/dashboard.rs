@@ -1,0 +1,117 @@
+//! The dashboard's queries at scale: `user_jobs` jobs of the signed-in user among
+//! `total` jobs of a thousand users, each query made as the app makes it (the core's
+//! jobs client, through the REST API, under row-level security) and timed end to end
+//! over loopback, so the figure bounds the server's time from above.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use jobdeck_core::{JobFilter, JobsClient};
+
+use crate::stack::Stack;
+
+/// The UI's page size (ui/src/state.ts).
+const PAGE_SIZE: usize = 50;
+const OTHER_USERS: i64 = 999;
+
+#[derive(Debug)]
+pub struct Timings {
+    pub first_page: Vec<f64>,
+    pub counts: Vec<f64>,
+    pub changes: Vec<f64>,
+    /// First page and counts requested together, as the UI loads them on opening.
+    pub opening: Vec<f64>,
+}
+
+/// Fills the jobs table as the superuser: `user_jobs` for the signed-in user, the rest
+/// spread over other users; then lets PostgreSQL gather statistics, as autovacuum
+/// would on a live database.
+pub async fn seed(stack: &Stack, user_id: &str, total: i64, user_jobs: i64) -> anyhow::Result<()> {
+    let admin = stack.admin("postgres").await?;
+    admin
+        .execute(
+            "insert into auth.users (id, aud, role, email, email_confirmed_at,
+                                     raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+             select gen_random_uuid(), 'authenticated', 'authenticated',
+                    'other' || g || '@bench.invalid', now(), '{}', '{}', now(), now()
+               from generate_series(1, $1::bigint) g",
+            &[&OTHER_USERS],
+        )
+        .await?;
+    // Most jobs ended; some failed or were cancelled, some wait (scheduled for later,
+    // so that the desktop app's worker, measured next, is not busy running them).
+    let insert = "
+        insert into public.jobs (uuid, kind, status, context, result, error, attempt,
+                                 run_at, created_at, started_at, ended_at, updated_at)
+        select owner, 'bench.noop', status, jsonb_build_object('n', g),
+               case when status = 'finished' then '{}'::jsonb end,
+               case when status = 'failed' then '{\"message\": \"failed\"}'::jsonb end,
+               case when status = 'waiting' then 0 else 1 end,
+               case when status = 'waiting' then now() + interval '1 year' else at end,
+               at, case when status <> 'waiting' then at end,
+               case when status <> 'waiting' then at end, at
+          from (select g, owner,
+                       (array['finished','finished','finished','finished','finished','finished',
+                              'finished','failed','cancelled','waiting'])[1 + g % 10] as status,
+                       now() - interval '1 second' * ($2::bigint - g) as at
+                  from generate_series(1, $2::bigint) g,
+                       lateral (select $1::uuid as owner) o) s";
+    let user: uuid::Uuid = user_id.parse()?;
+    admin.execute(insert, &[&user, &user_jobs]).await?;
+    let others = "
+        insert into public.jobs (uuid, kind, status, context, attempt, created_at, started_at,
+                                 ended_at, updated_at)
+        select o.ids[1 + g % array_length(o.ids, 1)], 'bench.noop', 'finished', '{}', 1,
+               now(), now(), now(), now() - interval '1 hour'
+          from generate_series(1, $1::bigint) g,
+               (select array_agg(id) as ids from auth.users
+                 where email like 'other%@bench.invalid') o";
+    let rest = total - user_jobs;
+    admin.execute(others, &[&rest]).await?;
+    admin.batch_execute("vacuum analyze public.jobs").await?;
+    Ok(())
+}
+
+/// Times each query `rounds` times (ms), after one round to warm the caches.
+pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings> {
+    let first = JobFilter {
+        limit: PAGE_SIZE,
+        ..JobFilter::default()
+    };
+    // A cursor a minute back: the changes the live list picks up after a pause.
+    let cursor = Utc::now() - chrono::Duration::minutes(1);
+    let mut timings = Timings {
+        first_page: Vec::new(),
+        counts: Vec::new(),
+        changes: Vec::new(),
+        opening: Vec::new(),
+    };
+    for round in 0..=rounds {
+        let start = Instant::now();
+        let page = jobs.list(&first).await?;
+        let page_time = start.elapsed();
+        let start = Instant::now();
+        jobs.counts().await?;
+        let counts_time = start.elapsed();
+        let start = Instant::now();
+        jobs.changed_since(cursor, 100).await?;
+        let changes_time = start.elapsed();
+        let start = Instant::now();
+        let (page_again, counts) = tokio::join!(jobs.list(&first), jobs.counts());
+        let opening_time = start.elapsed();
+        page_again?;
+        counts?;
+        anyhow::ensure!(page.jobs.len() == PAGE_SIZE, "the first page is not full");
+        if round > 0 {
+            timings.first_page.push(ms(page_time));
+            timings.counts.push(ms(counts_time));
+            timings.changes.push(ms(changes_time));
+            timings.opening.push(ms(opening_time));
+        }
+    }
+    Ok(timings)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

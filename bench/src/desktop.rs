@@ -1,0 +1,245 @@
+//! The desktop app beside an empty Tauri window built the same way: time from launch
+//! to the first painted job list (the app's own log line, written when the UI says it
+//! painted; for the empty window, its page loaded), and the memory both use when idle:
+//! PSS summed over the whole process tree, WebKit's web and network processes included.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    process::{Child, Command},
+};
+
+use crate::stack::Stack;
+
+/// How long a window sits before its memory is read: the app's first claims, polls
+/// and WebKit's start-up work are over by then.
+const SETTLE: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct Figures {
+    /// Launch to first paint, per launch (ms).
+    pub start_ms: Vec<f64>,
+    /// Idle PSS of the process tree after the last launch (MiB).
+    pub idle_mib: f64,
+}
+
+/// A private X server for the windows.
+#[derive(Debug)]
+pub struct Display {
+    name: String,
+    server: Child,
+}
+
+impl Display {
+    pub async fn start() -> anyhow::Result<Self> {
+        for number in 140..200 {
+            if Path::new(&format!("/tmp/.X11-unix/X{number}")).exists() {
+                continue;
+            }
+            let name = format!(":{number}");
+            let mut server = Command::new("Xvfb")
+                .args([&name, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .context("starting Xvfb")?;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if Path::new(&format!("/tmp/.X11-unix/X{number}")).exists() {
+                    return Ok(Display { name, server });
+                }
+                if server.try_wait()?.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        bail!("could not start Xvfb")
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.server.start_kill();
+        let _ = self.server.wait().await;
+    }
+}
+
+/// What one launch runs.
+pub struct Launch<'a> {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// The line on stderr that says the first paint happened.
+    pub marker: &'a str,
+}
+
+/// Launches `launch` `times` times, one after another, each under a fresh home.
+pub async fn measure(
+    display: &Display,
+    launch: &Launch<'_>,
+    times: usize,
+) -> anyhow::Result<Figures> {
+    let mut start_ms = Vec::new();
+    let mut idle_mib = 0.0;
+    for _ in 0..times {
+        let started = Instant::now();
+        let mut child = Command::new(&launch.program)
+            .args(&launch.args)
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
+            .env("DISPLAY", &display.name)
+            // Xvfb has no GPU; WebKit's compositor on a software rasterizer is fragile.
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", launch.program.display()))?;
+        let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
+        let mut log = Vec::new();
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                .await
+                .context("no first paint within 60 s")??;
+            let Some(line) = line else {
+                bail!(
+                    "{} ended before painting:\n{}",
+                    launch.program.display(),
+                    log.join("\n")
+                );
+            };
+            if line.contains(launch.marker) {
+                break;
+            }
+            log.push(line);
+        }
+        start_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        // Keep reading its log so it never blocks on a full pipe.
+        let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        tokio::time::sleep(SETTLE).await;
+        let pid = child.id().context("the window ended")?;
+        idle_mib = tree_pss_kib(pid)? as f64 / 1024.0;
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        if tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .is_err()
+        {
+            child.start_kill()?;
+            child.wait().await?;
+        }
+        drain.abort();
+    }
+    Ok(Figures { start_ms, idle_mib })
+}
+
+/// PSS (KiB) of `root` and every process descended from it.
+fn tree_pss_kib(root: u32) -> anyhow::Result<u64> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // The parent is the second field after the command's closing parenthesis.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(parent) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        children.entry(parent).or_default().push(pid);
+    }
+    let mut total = 0;
+    let mut todo = vec![root];
+    while let Some(pid) = todo.pop() {
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+            .with_context(|| format!("reading the memory of process {pid}"))?;
+        total += rollup
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("Pss:")?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0);
+        todo.extend(children.get(&pid).into_iter().flatten());
+    }
+    Ok(total)
+}
+
+/// The app's launch: signed in already (the seeded user's session written where the
+/// app keeps it), on the running sandbox, in a throwaway home.
+pub fn app_launch<'a>(
+    stack: &Stack,
+    bin_dir: &Path,
+    session: &jobdeck_core::Session,
+) -> anyhow::Result<Launch<'a>> {
+    let home = stack.dir.join("app-home");
+    let data = home.join(".local/share");
+    let app_data = data.join("dev.jobdeck.desktop");
+    std::fs::create_dir_all(&app_data)?;
+    let sessions = serde_json::json!({ stack.status.api_url.clone(): session });
+    std::fs::write(
+        app_data.join("session.json"),
+        serde_json::to_vec(&sessions)?,
+    )?;
+    Ok(Launch {
+        program: bin_dir.join("jobdeck-app"),
+        args: vec!["--sandbox".into()],
+        env: vec![
+            ("HOME".into(), home.display().to_string()),
+            ("XDG_DATA_HOME".into(), data.display().to_string()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                home.join(".config").display().to_string(),
+            ),
+            (
+                "JOBDECK_SANDBOX_DIR".into(),
+                stack.dir.join("sandbox").display().to_string(),
+            ),
+            ("JOBDECK_LOG".into(), "info,tao=warn,wry=warn".into()),
+        ],
+        marker: "job list shown",
+    })
+}
+
+pub fn empty_launch<'a>(stack: &Stack, bin_dir: &Path) -> Launch<'a> {
+    let home = stack.dir.join("empty-home");
+    Launch {
+        program: bin_dir.join("jobdeck-empty-window"),
+        args: Vec::new(),
+        env: vec![
+            ("HOME".into(), home.display().to_string()),
+            (
+                "XDG_DATA_HOME".into(),
+                home.join(".local/share").display().to_string(),
+            ),
+            (
+                "XDG_CONFIG_HOME".into(),
+                home.join(".config").display().to_string(),
+            ),
+        ],
+        marker: "page loaded",
+    }
+}

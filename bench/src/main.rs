@@ -1,0 +1,354 @@
+//! `jobdeck-bench`: one run that measures Jobdeck beside the systems a user would pick
+//! instead, on the same PostgreSQL, and prints one table (`./x bench` builds and runs
+//! it; docs/benchmarks.md holds the figures and what they mean).
+//!
+//! # Layout
+//! - [`stack`]: what the run stands on: a `jobdeck dev` sandbox with its own
+//!   PostgreSQL, the seeded user, superuser connections for setup and checks.
+//! - [`jobdeck`]: Jobdeck's throughput and enqueue-to-start latency through the REST
+//!   API as the signed-in user, in this process and in a worker process of its own.
+//! - [`peers`]: graphile-worker (`bench/graphile`) and the pgbench ceiling.
+//! - [`dashboard`]: the dashboard's queries among a million jobs.
+//! - [`desktop`]: the app's start-up and idle memory beside an empty Tauri window.
+//! - [`cpu`]: where the CPU time of a throughput run went, by process.
+//! - [`report`]: the table.
+//!
+//! Nothing here asserts a speed: the figures are printed, not judged.
+
+mod cpu;
+mod dashboard;
+mod desktop;
+mod jobdeck;
+mod peers;
+mod report;
+mod stack;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use report::{Report, Row, percentile, rate, ratio, spread};
+use stack::Stack;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Measures Jobdeck beside graphile-worker and pgbench on one PostgreSQL"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Internal>,
+    /// No-op jobs per throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    jobs: usize,
+    /// The concurrency levels of the throughput runs.
+    #[arg(long, value_delimiter = ',', default_values_t = [4, 16, 64])]
+    concurrency: Vec<usize>,
+    /// Enqueue-to-start samples per latency figure.
+    #[arg(long, default_value_t = 100)]
+    samples: u64,
+    /// Jobs in the table for the dashboard's queries, and how many are the user's.
+    #[arg(long, default_value_t = 1_000_000)]
+    dashboard_jobs: i64,
+    #[arg(long, default_value_t = 100_000)]
+    user_jobs: i64,
+    /// Rounds of the dashboard's queries.
+    #[arg(long, default_value_t = 200)]
+    rounds: usize,
+    /// Seconds pgbench runs at each concurrency.
+    #[arg(long, default_value_t = 10)]
+    pgbench_seconds: u64,
+    /// Leave out the desktop app (it needs Xvfb and the release app binaries).
+    #[arg(long)]
+    skip_desktop: bool,
+    /// Where `jobdeck`, `jobdeck-app` and `jobdeck-empty-window` are; default: beside
+    /// this program.
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// The graphile-worker script's directory, its npm packages installed.
+    #[arg(long, default_value = "bench/graphile")]
+    graphile_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Internal {
+    /// The worker in a process of its own, for the cross-process latency.
+    #[command(hide = true)]
+    WorkerProcess {
+        #[arg(long)]
+        api_url: String,
+        #[arg(long)]
+        anon_key: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(Internal::WorkerProcess { api_url, anon_key }) = &args.command {
+        return jobdeck::worker_process(api_url, anon_key).await;
+    }
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("where this program is")?
+            .to_path_buf(),
+    };
+    let stack = Stack::start(&bin_dir).await?;
+    let outcome = run(&args, &stack, &bin_dir).await;
+    stack.stop().await?;
+    print!("{}", outcome?.render());
+    Ok(())
+}
+
+fn step(what: &str) {
+    eprintln!("==> {what}");
+}
+
+async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::Result<Report> {
+    let mut report = Report {
+        heading: heading(args, stack).await?,
+        rows: Vec::new(),
+    };
+    let jobs = stack.jobs().await?;
+    peers::prepare(stack).await?;
+
+    for &concurrency in &args.concurrency {
+        step(&format!("throughput, concurrency {concurrency}"));
+        let (ours, ours_cpu) = jobdeck::throughput(stack, &jobs, args.jobs, concurrency).await?;
+        let (graphile, graphile_cpu) =
+            peers::graphile_throughput(stack, &args.graphile_dir, args.jobs, concurrency).await?;
+        let (ceiling, ceiling_cpu) =
+            peers::pgbench(stack, concurrency, args.pgbench_seconds).await?;
+        eprintln!(
+            "    Jobdeck {} jobs/s, graphile-worker {} jobs/s, pgbench {} tx/s",
+            rate(ours),
+            rate(graphile),
+            rate(ceiling)
+        );
+        report.rows.push(Row {
+            what: "Throughput, jobs/s".into(),
+            setting: format!(
+                "{} no-op jobs, concurrency {concurrency}",
+                rate(args.jobs as f64)
+            ),
+            jobdeck: rate(ours),
+            peer: format!("graphile-worker {}", rate(graphile)),
+            vs_peer: ratio(ours, graphile),
+            ceiling: rate(ceiling),
+            vs_ceiling: ratio(ours, ceiling),
+        });
+        let split = |cpu: &cpu::PerThousand| {
+            format!("{:.0} / {:.0} / {:.0}", cpu.worker, cpu.api, cpu.postgres)
+        };
+        report.rows.push(Row {
+            what: "CPU ms per 1000 jobs: worker / REST API / PostgreSQL".into(),
+            setting: format!("the same runs, concurrency {concurrency}"),
+            jobdeck: split(&ours_cpu),
+            peer: format!("graphile-worker {}", split(&graphile_cpu)),
+            vs_peer: ratio(
+                ours_cpu.worker + ours_cpu.api + ours_cpu.postgres,
+                graphile_cpu.worker + graphile_cpu.api + graphile_cpu.postgres,
+            ),
+            ceiling: split(&ceiling_cpu),
+            vs_ceiling: ratio(
+                ours_cpu.worker + ours_cpu.api + ours_cpu.postgres,
+                ceiling_cpu.worker + ceiling_cpu.api + ceiling_cpu.postgres,
+            ),
+        });
+    }
+
+    step("enqueue-to-start latency");
+    let graphile = peers::graphile_latency(stack, &args.graphile_dir, args.samples).await?;
+    let in_process = jobdeck::latency_in_process(&jobs, args.samples).await?;
+    let cross_process = jobdeck::latency_cross_process(stack, &jobs, args.samples).await?;
+    for (setting, ours) in [
+        ("worker in the enqueuing process (woken)", &in_process),
+        ("worker in another process (polling)", &cross_process),
+    ] {
+        report.rows.push(Row {
+            what: "Enqueue → start, ms p50 / p95 / p99".into(),
+            setting: format!("{setting}, {} samples", args.samples),
+            jobdeck: spread(ours),
+            peer: format!("graphile-worker (LISTEN/NOTIFY) {}", spread(&graphile)),
+            vs_peer: format!(
+                "{} (p50)",
+                ratio(percentile(ours, 50.0), percentile(&graphile, 50.0))
+            ),
+            ceiling: "–".into(),
+            vs_ceiling: "–".into(),
+        });
+    }
+
+    step(&format!(
+        "dashboard: seeding {} jobs, {} of them the user's",
+        rate(args.dashboard_jobs as f64),
+        rate(args.user_jobs as f64)
+    ));
+    let user = jobs.session().user().context("signed out")?;
+    dashboard::seed(stack, &user.id, args.dashboard_jobs, args.user_jobs).await?;
+    step("dashboard: queries");
+    let timings = dashboard::measure(&jobs, args.rounds).await?;
+    let setting = format!(
+        "{} of {} jobs, {} rounds",
+        rate(args.user_jobs as f64),
+        rate(args.dashboard_jobs as f64),
+        args.rounds
+    );
+    for (what, values) in [
+        (
+            "Dashboard: first page (50), ms p50 / p95 / p99",
+            &timings.first_page,
+        ),
+        (
+            "Dashboard: counts per status, ms p50 / p95 / p99",
+            &timings.counts,
+        ),
+        (
+            "Dashboard: first page + counts together (as the UI opens), ms p50 / p95 / p99",
+            &timings.opening,
+        ),
+        (
+            "Dashboard: changes since a cursor, ms p50 / p95 / p99",
+            &timings.changes,
+        ),
+    ] {
+        report.rows.push(Row {
+            what: what.into(),
+            setting: setting.clone(),
+            jobdeck: spread(values),
+            peer: "–".into(),
+            vs_peer: "–".into(),
+            ceiling: "–".into(),
+            vs_ceiling: "–".into(),
+        });
+    }
+
+    if !args.skip_desktop {
+        step("desktop app and an empty Tauri window");
+        let display = desktop::Display::start().await?;
+        let session = stack.session().await?;
+        let app = desktop::app_launch(stack, bin_dir, &session)?;
+        let empty = desktop::empty_launch(stack, bin_dir);
+        let measured = async {
+            let ours = desktop::measure(&display, &app, 3).await?;
+            let yardstick = desktop::measure(&display, &empty, 3).await?;
+            anyhow::Ok((ours, yardstick))
+        }
+        .await;
+        display.stop().await;
+        let (ours, yardstick) = measured?;
+        let (ours_start, empty_start) = (
+            percentile(&ours.start_ms, 50.0),
+            percentile(&yardstick.start_ms, 50.0),
+        );
+        report.rows.push(Row {
+            what: "Desktop: launch → first paint, ms (median of 3)".into(),
+            setting: "job list of the signed-in user; empty window: its page loaded".into(),
+            jobdeck: report::ms(ours_start),
+            peer: format!("empty Tauri window {}", report::ms(empty_start)),
+            vs_peer: ratio(ours_start, empty_start),
+            ceiling: "–".into(),
+            vs_ceiling: "–".into(),
+        });
+        report.rows.push(Row {
+            what: "Desktop: idle memory, PSS MiB".into(),
+            setting: "whole process tree, WebKit processes included".into(),
+            jobdeck: format!("{:.1}", ours.idle_mib),
+            peer: format!("empty Tauri window {:.1}", yardstick.idle_mib),
+            vs_peer: ratio(ours.idle_mib, yardstick.idle_mib),
+            ceiling: "–".into(),
+            vs_ceiling: "–".into(),
+        });
+    }
+    Ok(report)
+}
+
+/// The date, the machine and the settings the figures were taken on.
+async fn heading(args: &Args, stack: &Stack) -> anyhow::Result<Vec<String>> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let memory_gib = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let kernel = read("/proc/sys/kernel/osrelease");
+    let postgres: String = stack
+        .admin("postgres")
+        .await?
+        .query_one("show server_version", &[])
+        .await?
+        .get(0);
+    let graphile: serde_json::Value = serde_json::from_str(&read(
+        &args
+            .graphile_dir
+            .join("node_modules/graphile-worker/package.json")
+            .display()
+            .to_string(),
+    ))
+    .unwrap_or_default();
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    Ok(vec![
+        format!("Jobdeck benchmark, {date}, commit {commit}"),
+        String::new(),
+        format!(
+            "- Machine: {cpu}, {cores} cores, {memory_gib:.0} GiB, Linux {}",
+            kernel.trim()
+        ),
+        format!(
+            "- One PostgreSQL {postgres} (the sandbox's) under every system; graphile-worker {} on Node.js {}",
+            graphile["version"].as_str().unwrap_or("?"),
+            node_version()
+        ),
+        format!(
+            "- Jobdeck: release build, REST API of `jobdeck dev` over loopback, as the signed-in user under row-level security; settings: --jobs {} --concurrency {} --samples {} --dashboard-jobs {} --user-jobs {} --rounds {} --pgbench-seconds {}",
+            args.jobs,
+            args.concurrency
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            args.samples,
+            args.dashboard_jobs,
+            args.user_jobs,
+            args.rounds,
+            args.pgbench_seconds
+        ),
+    ])
+}
+
+fn node_version() -> String {
+    std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
