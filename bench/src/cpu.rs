@@ -1,9 +1,9 @@
 //! Where the CPU time goes: counters read from /proc before and after a measurement,
 //! split into the worker (this process or the peer's), the REST API (the sandbox
-//! process) and PostgreSQL (the sandbox's server processes). A profile in the coarse,
+//! process) and PostgreSQL (the sandbox's server processes). A coarse profile,
 //! but it is the split that decides what to optimise next.
 
-use std::collections::HashMap;
+use crate::procs;
 
 /// Cumulative CPU time, in clock ticks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,15 +28,14 @@ pub struct PerThousand {
 
 impl Sample {
     pub fn take(sandbox: u32) -> Sample {
-        let stats = all_stats();
-        let own = |pid: u32| stats.get(&pid).map_or(0, |s| s.ticks);
-        let mut postgres = 0;
-        let mut todo: Vec<u32> = children(&stats, sandbox);
-        while let Some(pid) = todo.pop() {
-            // With the children it waited for: backends of closed connections.
-            postgres += own(pid) + stats.get(&pid).map_or(0, |s| s.waited_for);
-            todo.extend(children(&stats, pid));
-        }
+        let table = procs::table();
+        let own = |pid: u32| table.get(&pid).map_or(0, |p| p.ticks);
+        // With the children each waited for: backends of closed connections.
+        let postgres = procs::descendants(&table, sandbox)
+            .into_iter()
+            .filter_map(|pid| table.get(&pid))
+            .map(|p| p.ticks + p.waited_for)
+            .sum();
         Sample {
             this: own(std::process::id()),
             api: own(sandbox),
@@ -66,62 +65,6 @@ impl Sample {
             postgres: ms(postgres),
         }
     }
-}
-
-struct Stat {
-    parent: u32,
-    ticks: u64,
-    /// Children that ended and were waited for.
-    waited_for: u64,
-}
-
-fn all_stats() -> HashMap<u32, Stat> {
-    let mut stats = HashMap::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return stats;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the command's closing parenthesis: state is the first, the
-        // parent the second, utime and stime the 12th and 13th, cutime and cstime the
-        // 14th and 15th.
-        let Some((_, rest)) = text.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let number = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        stats.insert(
-            pid,
-            Stat {
-                parent: number(1) as u32,
-                ticks: number(11) + number(12),
-                waited_for: number(13) + number(14),
-            },
-        );
-    }
-    stats
-}
-
-fn children(stats: &HashMap<u32, Stat>, parent: u32) -> Vec<u32> {
-    stats
-        .iter()
-        .filter(|(_, s)| s.parent == parent)
-        .map(|(pid, _)| *pid)
-        .collect()
 }
 
 /// Busy ticks of every CPU: user, nice, system, irq, softirq, steal.

@@ -4,7 +4,6 @@
 //! PSS summed over the whole process tree, WebKit's web and network processes included.
 
 use std::{
-    collections::HashMap,
     path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
@@ -16,7 +15,7 @@ use tokio::{
     process::{Child, Command},
 };
 
-use crate::stack::Stack;
+use crate::{procs, stack::Stack};
 
 /// How long a window sits before its memory is read: the app's first claims, polls
 /// and WebKit's start-up work are over by then.
@@ -146,30 +145,9 @@ pub async fn measure(
 
 /// PSS (KiB) of `root` and every process descended from it.
 fn tree_pss_kib(root: u32) -> anyhow::Result<u64> {
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Some(pid) = entry?
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        // The parent is the second field after the command's closing parenthesis.
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(parent) = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        children.entry(parent).or_default().push(pid);
-    }
+    let table = procs::table();
     let mut total = 0;
-    let mut todo = vec![root];
-    while let Some(pid) = todo.pop() {
+    for pid in std::iter::once(root).chain(procs::descendants(&table, root)) {
         let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
             .with_context(|| format!("reading the memory of process {pid}"))?;
         total += rollup
@@ -183,7 +161,6 @@ fn tree_pss_kib(root: u32) -> anyhow::Result<u64> {
                     .ok()
             })
             .unwrap_or(0);
-        todo.extend(children.get(&pid).into_iter().flatten());
     }
     Ok(total)
 }

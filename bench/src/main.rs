@@ -10,7 +10,8 @@
 //! - [`peers`]: graphile-worker (`bench/graphile`) and the pgbench ceiling.
 //! - [`dashboard`]: the dashboard's queries among a million jobs.
 //! - [`desktop`]: the app's start-up and idle memory beside an empty Tauri window.
-//! - [`cpu`]: where the CPU time of a throughput run went, by process.
+//! - [`cpu`]: where the CPU time of a throughput run went, by process ([`procs`]:
+//!   the process table it and [`desktop`] read).
 //! - [`report`]: the table.
 //!
 //! Nothing here asserts a speed: the figures are printed, not judged.
@@ -20,6 +21,7 @@ mod dashboard;
 mod desktop;
 mod jobdeck;
 mod peers;
+mod procs;
 mod report;
 mod stack;
 
