@@ -48,23 +48,12 @@ async fn graphile<T: for<'de> Deserialize<'de>>(
     dir: &Path,
     args: &[String],
 ) -> anyhow::Result<T> {
-    let output = Command::new("node")
-        .arg("bench.mjs")
+    let mut node = Command::new("node");
+    node.arg("bench.mjs")
         .args(args)
         .current_dir(dir)
-        .env("DATABASE_URL", stack.db_url(DATABASE))
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .with_context(|| format!("running node in {}", dir.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "graphile-worker's script failed: {}{}",
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+        .env("DATABASE_URL", stack.db_url(DATABASE));
+    let stdout = stdout_of(&mut node, "graphile-worker's script").await?;
     let last = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(last).with_context(|| format!("reading the script's answer: {last}"))
 }
@@ -110,24 +99,15 @@ pub async fn pgbench(
     )?;
     let pgbench = jobdeck_postgres::find_bin_dir()?.join("pgbench");
     let before = cpu::Sample::take(stack.sandbox_pid());
-    let output = Command::new(&pgbench)
+    let mut command = Command::new(&pgbench);
+    command
         .args(["--no-vacuum", "--protocol=prepared"])
         .arg(format!("--client={clients}"))
         .arg(format!("--jobs={}", clients.min(2)))
         .arg(format!("--time={seconds}"))
         .arg(format!("--file={}", script.display()))
-        .arg(stack.db_url(DATABASE))
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .with_context(|| format!("running {}", pgbench.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "pgbench failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+        .arg(stack.db_url(DATABASE));
+    let stdout = stdout_of(&mut command, "pgbench").await?;
     let after = cpu::Sample::take(stack.sandbox_pid());
     let tps: f64 = stdout
         .lines()
@@ -141,4 +121,21 @@ pub async fn pgbench(
         .with_context(|| format!("no tps in pgbench's output: {stdout}"))?;
     let transactions = (tps * seconds as f64).max(1.0) as usize;
     Ok((tps, before.per_thousand(&after, transactions, false)))
+}
+
+/// Runs `command` to its end; answers what it printed, or fails with all it said.
+async fn stdout_of(command: &mut Command, what: &str) -> anyhow::Result<String> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("running {what}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "{what} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(stdout)
 }

@@ -44,7 +44,7 @@ impl Stack {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))?;
         let data = dir.join("sandbox");
         let log = std::fs::File::create(dir.join("sandbox.log"))?;
-        let sandbox = Command::new(bin_dir.join("jobdeck"))
+        let mut sandbox = Command::new(bin_dir.join("jobdeck"))
             .args(["dev", "--port", "0", "--data-dir"])
             .arg(&data)
             .arg("--seed-user")
@@ -56,30 +56,24 @@ impl Stack {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", bin_dir.join("jobdeck").display()))?;
-        let mut stack = Stack {
-            status: Status {
-                api_url: String::new(),
-                db_url: String::new(),
-                anon_key: String::new(),
-            },
-            dir,
-            sandbox,
-        };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
-            let log = std::fs::read_to_string(stack.dir.join("sandbox.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(dir.join("sandbox.log")).unwrap_or_default();
             if log.contains("Stop it with Ctrl-C") {
                 break;
             }
-            if stack.sandbox.try_wait()?.is_some() || tokio::time::Instant::now() > deadline {
+            if sandbox.try_wait()?.is_some() || tokio::time::Instant::now() > deadline {
                 bail!("the sandbox did not start:\n{log}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let status = std::fs::read_to_string(data.join("status.json"))
             .context("reading the sandbox's status.json")?;
-        stack.status = serde_json::from_str(&status)?;
-        Ok(stack)
+        Ok(Stack {
+            status: serde_json::from_str(&status)?,
+            dir,
+            sandbox,
+        })
     }
 
     /// The sandbox's process (PostgreSQL runs below it).

@@ -356,43 +356,34 @@ impl JobsClient {
     }
 
     pub async fn enqueue(&self, job: &NewJob) -> Result<Job, Error> {
+        self.rpc("enqueue_job", Self::job_args(job)?).await
+    }
+
+    /// A new job as the JSON the API takes, once it is known to name a kind.
+    fn job_args(job: &NewJob) -> Result<Value, Error> {
         if job.kind.trim().is_empty() {
             return Err(Error::Invalid("a job needs a kind".into()));
         }
-        self.rpc(
-            "enqueue_job",
-            serde_json::to_value(job).map_err(|e| Error::Invalid(e.to_string()))?,
-        )
-        .await
+        serde_json::to_value(job).map_err(|e| Error::Invalid(e.to_string()))
     }
 
-    /// Enqueues a job due now and, in the same call, starts it for `worker` (which has
-    /// a free slot for it). The answer is running, leased to `worker`, unless the
-    /// idempotency key named a job that was no longer waiting.
+    /// Enqueues a job due now (no `run_at`) and, in the same call, starts it for
+    /// `worker` (which has a free slot for it). The answer is running, leased to
+    /// `worker`, unless the idempotency key named a job that was no longer waiting.
     pub async fn enqueue_and_start(
         &self,
         job: &NewJob,
         worker: &str,
         lease_seconds: u32,
     ) -> Result<Job, Error> {
-        if job.kind.trim().is_empty() {
-            return Err(Error::Invalid("a job needs a kind".into()));
+        if job.run_at.is_some() {
+            return Err(Error::Invalid(
+                "a job with a run_at is enqueued, not started".into(),
+            ));
         }
-        let mut args = json!({
-            "kind": job.kind,
-            "context": job.context,
-            "worker": worker,
-            "lease_seconds": lease_seconds,
-        });
-        if let Some(priority) = job.priority {
-            args["priority"] = json!(priority);
-        }
-        if let Some(max_attempts) = job.max_attempts {
-            args["max_attempts"] = json!(max_attempts);
-        }
-        if let Some(key) = &job.idempotency_key {
-            args["idempotency_key"] = json!(key);
-        }
+        let mut args = Self::job_args(job)?;
+        args["worker"] = json!(worker);
+        args["lease_seconds"] = json!(lease_seconds);
         self.rpc("enqueue_and_start_job", args).await
     }
 
@@ -405,12 +396,13 @@ impl JobsClient {
         struct Id {
             id: i64,
         }
-        if jobs.iter().any(|job| job.kind.trim().is_empty()) {
-            return Err(Error::Invalid("a job needs a kind".into()));
-        }
+        let rows = jobs
+            .iter()
+            .map(Self::job_args)
+            .collect::<Result<Vec<Value>, Error>>()?;
         let mut ids = Vec::with_capacity(jobs.len());
-        for chunk in jobs.chunks(CHUNK) {
-            let body = serde_json::to_string(chunk).map_err(|e| Error::Invalid(e.to_string()))?;
+        for chunk in rows.chunks(CHUNK) {
+            let body = Value::from(chunk).to_string();
             let builder = self.rest.from("jobs").select("id").insert(body);
             let (rows, _): (Vec<Id>, _) = self.send(builder).await?;
             ids.extend(rows.into_iter().map(|row| row.id));
