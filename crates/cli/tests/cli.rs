@@ -1,133 +1,17 @@
 //! The `jobdeck` binary against a real sandbox: sign-in to finished jobs, failure
 //! history, `--wait` exit codes, a worker handing jobs back on SIGTERM, bad input.
 
-use std::{
-    path::PathBuf,
-    process::{Output, Stdio},
-    time::Duration,
-};
+mod support;
+
+use std::process::Stdio;
 
 use jobdeck_sandbox::testing::{TestSandbox, email};
 use serde_json::Value;
+use support::{Cli, DEADLINE, code, worker_says};
 use tokio::{
-    io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader, Lines},
-    process::{Child, ChildStdout, Command},
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
+    process::Command,
 };
-
-const JOBDECK: &str = env!("CARGO_BIN_EXE_jobdeck");
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// One user's CLI: its own session file, pointed at the sandbox by the environment.
-struct Cli {
-    url: String,
-    key: String,
-    session: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Cli {
-    async fn signed_in(sandbox: &TestSandbox) -> Cli {
-        let dir = tempfile::tempdir().expect("a directory");
-        let cli = Cli {
-            url: sandbox.status.api_url.clone(),
-            key: sandbox.status.anon_key.clone(),
-            session: dir.path().join("session.json"),
-            _dir: dir,
-        };
-        let address = email("cli");
-        sandbox.sign_up(&address, "correct horse").await;
-        let out = cli
-            .run_with_stdin(&["login", &address, "--password-stdin"], "correct horse\n")
-            .await;
-        assert!(
-            out.status.success(),
-            "login: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        cli
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(JOBDECK);
-        command
-            .args(args)
-            .env("SUPABASE_URL", &self.url)
-            .env("SUPABASE_ANON_KEY", &self.key)
-            .env("JOBDECK_SESSION_FILE", &self.session)
-            .env_remove("SUPABASE_PUBLISHABLE_KEY")
-            .kill_on_drop(true);
-        command
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        let run = self.command(args).stdin(Stdio::null()).output();
-        tokio::time::timeout(DEADLINE, run)
-            .await
-            .expect("finishes in time")
-            .expect("runs")
-    }
-
-    async fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
-        use tokio::io::AsyncWriteExt as _;
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("runs");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.as_bytes()).await.expect("writes");
-        drop(stdin);
-        child.wait_with_output().await.expect("finishes")
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run(&all).await;
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("JSON output")
-    }
-
-    /// A `jobdeck worker`, and the lines it prints for each job event.
-    fn worker(&self, grace: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
-        let mut child = self
-            .command(&["worker", "--concurrency", "2", "--grace", grace])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the worker starts");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        (child, lines)
-    }
-}
-
-/// Waits, with a deadline, for the worker to print `event` for job `id`
-/// ("started", "finished", "failed", ...).
-async fn worker_says(lines: &mut Lines<BufReader<ChildStdout>>, event: &str, id: i64) {
-    let id = id.to_string();
-    tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.expect("reads the worker") {
-            let mut words = line.split_whitespace();
-            if words.next() == Some(event) && words.next() == Some(id.as_str()) {
-                return;
-            }
-        }
-        panic!("the worker stopped before saying {event} {id}");
-    })
-    .await
-    .expect("the worker said it in time");
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("an exit code")
-}
 
 #[tokio::test]
 async fn from_login_to_finished_and_failed_jobs_with_wait_exit_codes() {

@@ -1,86 +1,19 @@
 //! `jobdeck dev` as a user runs it: the real binary, its own PostgreSQL, real HTTP.
 
-use std::{
-    collections::HashMap,
-    path::Path,
-    process::{ExitStatus, Stdio},
-    time::Duration,
-};
+mod support;
+
+use std::{collections::HashMap, path::Path, process::ExitStatus};
 
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-    time::timeout,
-};
+use support::{JOBDECK, sandbox_status as status, signal};
+use tokio::process::{Child, Command};
 
-const JOBDECK: &str = env!("CARGO_BIN_EXE_jobdeck");
-/// Generous: a first start runs initdb.
-const START_DEADLINE: Duration = Duration::from_secs(120);
-
-/// Starts `jobdeck dev` and waits until it says it is serving.
 async fn start(data_dir: &Path) -> Child {
-    let mut child = Command::new(JOBDECK)
-        .args([
-            "dev",
-            "--port",
-            "0",
-            "--seed-user",
-            "seed@example.com:correct horse",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("jobdeck dev starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    timeout(START_DEADLINE, async {
-        while let Some(line) = lines.next_line().await.expect("reading stdout") {
-            if line.contains("Stop it with Ctrl-C") {
-                return;
-            }
-        }
-        panic!("jobdeck dev exited before serving");
-    })
-    .await
-    .expect("jobdeck dev serves within the deadline");
-    // Keep draining stdout so the sandbox never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    child
-}
-
-async fn status(data_dir: &Path) -> Result<HashMap<String, String>, String> {
-    let output = Command::new(JOBDECK)
-        .args(["dev", "status", "-o", "env", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .await
-        .expect("jobdeck dev status runs");
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-        .collect())
+    support::start_sandbox(data_dir, &["--port", "0"]).await
 }
 
 async fn stop(mut child: Child) -> ExitStatus {
-    let pid = child.id().expect("a running child").to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill runs");
-    assert!(killed.success());
-    timeout(Duration::from_secs(60), child.wait())
-        .await
-        .expect("stops within a minute")
-        .expect("an exit status")
+    signal(&mut child, "TERM").await
 }
 
 async fn post(url: &str, key: &str, token: Option<&str>, body: Value) -> (u16, Value) {
@@ -190,5 +123,64 @@ async fn start_status_refuse_a_second_stop_and_restart_with_everything_kept() {
         json!([{ "context": { "name": "kept" } }]),
         "jobs survive a restart"
     );
+    assert!(stop(again).await.success());
+}
+
+#[tokio::test]
+async fn a_sandbox_killed_outright_starts_again_with_its_users_and_jobs() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data_dir = dir.path().join("sandbox");
+    let mut first = start(&data_dir).await;
+    let env = status(&data_dir).await.expect("status while running");
+    let (code, session) = sign_in(&env, "seed@example.com").await;
+    assert_eq!(code, 200, "{session}");
+    let token = session["access_token"].as_str().expect("a token");
+    let mut enqueued = Vec::new();
+    for n in 0..20 {
+        let (code, job) = post(
+            &format!("{}/rest/v1/rpc/enqueue_job", env["API_URL"]),
+            &env["ANON_KEY"],
+            Some(token),
+            json!({ "kind": "hello", "context": { "name": format!("job {n}") } }),
+        )
+        .await;
+        assert_eq!(code, 200, "{job}");
+        enqueued.push(job["id"].clone());
+    }
+
+    // No clean stop: no request finishes, nothing is flushed, PostgreSQL is left to
+    // notice on its own that its parent is gone.
+    let killed = signal(&mut first, "KILL").await;
+    assert!(!killed.success());
+    let err = status(&data_dir)
+        .await
+        .expect_err("no status for a dead sandbox");
+    assert!(err.contains("no sandbox is running"), "{err}");
+
+    let again = start(&data_dir).await;
+    let env2 = status(&data_dir).await.expect("status after restart");
+    assert_eq!(env2["ANON_KEY"], env["ANON_KEY"], "keys survive");
+    let (code, session) = sign_in(&env2, "seed@example.com").await;
+    assert_eq!(code, 200, "the user survives: {session}");
+    let rows: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/rest/v1/jobs?select=id&order=id",
+            env2["API_URL"]
+        ))
+        .header("apikey", &env2["ANON_KEY"])
+        .bearer_auth(session["access_token"].as_str().expect("a token"))
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<Value> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(ids, enqueued, "every job enqueued before the kill is there");
     assert!(stop(again).await.success());
 }

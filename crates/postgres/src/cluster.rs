@@ -159,7 +159,22 @@ impl Cluster {
         self.init()?;
         if let Some(pid) = self.live_postmaster_pid() {
             tracing::debug!(pid, "postmaster.pid names a live process");
-            return Err(Error::AlreadyRunning(self.options.data_dir.clone()));
+            if !self.outlived_its_owner(pid) {
+                return Err(Error::AlreadyRunning(self.options.data_dir.clone()));
+            }
+            // Its owner died outright (a kill -9 of the sandbox): the parent-death
+            // signal has it shutting down. Starting again must wait for that, not fail.
+            tracing::info!(
+                pid,
+                "waiting for the previous PostgreSQL to finish stopping"
+            );
+            let deadline = Instant::now() + START_TIMEOUT;
+            while self.live_postmaster_pid() == Some(pid) {
+                if Instant::now() > deadline {
+                    return Err(Error::AlreadyRunning(self.options.data_dir.clone()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         // A free port can be taken by someone else between our check and the server's
         // bind; when we chose it, choose again.
@@ -253,6 +268,22 @@ impl Cluster {
         ["stop", "-D", &data_dir, "-m", mode, "-w", "-t", "60"]
             .map(String::from)
             .to_vec()
+    }
+
+    /// Whether the live server `pid` is on its way out on its own: it says it is
+    /// stopping, or the process that started it is gone (orphans are re-parented to
+    /// init), which delivered the parent-death signal.
+    fn outlived_its_owner(&self, pid: u32) -> bool {
+        if postmaster_status(&self.options.data_dir, pid).as_deref() == Some("stopping") {
+            return true;
+        }
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // "pid (comm) state ppid ...": the command may contain spaces, so read after ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<u32>().ok());
+        ppid == Some(1)
     }
 
     fn live_postmaster_pid(&self) -> Option<u32> {

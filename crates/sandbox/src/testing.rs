@@ -2,6 +2,8 @@
 //! (`jobdeck_postgres::testing`), its own data directory, a free port.
 
 use jobdeck_postgres::testing::TestDatabase;
+// The HTTP client these helpers take and answer, for tests of crates that use another.
+pub use reqwest;
 
 use crate::{Options, Status};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};

@@ -23,6 +23,10 @@ pub struct WorkerArgs {
     /// them back.
     #[arg(long, default_value_t = 10)]
     grace: u64,
+    /// Seconds a job stays this worker's without a heartbeat: if the worker dies, its
+    /// jobs go to another worker after this.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    lease: u64,
 }
 
 pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -41,6 +45,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let mut config = WorkerConfig::new(name.clone());
     config.concurrency = args.concurrency.into();
     config.kinds = (!args.kinds.is_empty()).then_some(args.kinds);
+    config.lease = Duration::from_secs(args.lease);
     let worker = Worker::new(config, builtin(), jobs).start();
     let mut events = worker.events();
     eprintln!(

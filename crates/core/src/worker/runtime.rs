@@ -669,8 +669,7 @@ async fn run_job(
         }
     };
     let why = *stop.lock().unwrap_or_else(|e| e.into_inner());
-    let name = shared.config.name.as_str();
-    let written = match (why, outcome) {
+    let record = match (why, outcome) {
         (Some(Stop::Lost), _) => {
             shared.emit(WorkerEvent::JobLost { id });
             None
@@ -679,44 +678,77 @@ async fn run_job(
             release(&shared, &[id]).await;
             None
         }
-        (_, Ok(result)) => match finish(&shared, id, result).await {
-            Ok(Some(job)) => Some(Ok(job)),
-            Ok(None) => {
-                shared.emit(WorkerEvent::JobLost { id });
-                None
-            }
-            Err(error) => Some(Err(error)),
-        },
-        (Some(Stop::Requested), Err(_)) => Some(
-            shared
-                .jobs
-                .fail(
-                    id,
-                    name,
-                    &json!({ "message": "cancelled on request", "code": "cancelled" }),
-                    true,
-                )
-                .await,
-        ),
-        (None, Err(error)) => Some(
-            shared
-                .jobs
-                .fail(id, name, &error.to_json(), error.permanent)
-                .await,
-        ),
-    };
-    match written {
-        Some(Ok(job)) => shared.emit(WorkerEvent::JobUpdated { job }),
-        Some(Err(error)) if error.server_code() == Some("JD002") => {
-            shared.emit(WorkerEvent::JobLost { id })
-        }
-        Some(Err(error)) => shared.emit(WorkerEvent::Trouble {
-            message: format!("recording the outcome of job {id}: {error}"),
+        (_, Ok(result)) => Some(Outcome::Finished(result)),
+        (Some(Stop::Requested), Err(_)) => Some(Outcome::Failed {
+            error: json!({ "message": "cancelled on request", "code": "cancelled" }),
+            permanent: true,
         }),
-        None => {}
+        (None, Err(error)) => Some(Outcome::Failed {
+            error: error.to_json(),
+            permanent: error.permanent,
+        }),
+    };
+    if let Some(record) = record {
+        match write_outcome(&shared, id, record).await {
+            Ok(Some(job)) => shared.emit(WorkerEvent::JobUpdated { job }),
+            Ok(None) => shared.emit(WorkerEvent::JobLost { id }),
+            Err(error) if error.server_code() == Some("JD002") => {
+                shared.emit(WorkerEvent::JobLost { id })
+            }
+            Err(error) => shared.emit(WorkerEvent::Trouble {
+                message: format!("recording the outcome of job {id}: {error}"),
+            }),
+        }
     }
     shared.running().remove(&id);
     drop(slot);
+}
+
+/// How an attempt ended, to be written.
+#[derive(Debug)]
+enum Outcome {
+    Finished(Value),
+    Failed { error: Value, permanent: bool },
+}
+
+/// Writes an attempt's outcome, answering the job as it now is, or `None` if the lease
+/// was lost. While Supabase cannot be reached the write is retried (the job keeps its
+/// slot and its heartbeats meanwhile): giving up would leave the job to be run again
+/// once its lease expired, though it had already run. Only a worker stopping for good
+/// gives up; then the lease decides.
+async fn write_outcome(
+    shared: &Arc<Shared>,
+    id: i64,
+    outcome: Outcome,
+) -> Result<Option<Job>, Error> {
+    let mut wait = shared.config.poll_min;
+    let mut said = false;
+    loop {
+        let written = match &outcome {
+            Outcome::Finished(result) => finish(shared, id, result.clone()).await,
+            Outcome::Failed { error, permanent } => shared
+                .jobs
+                .fail(id, &shared.config.name, error, *permanent)
+                .await
+                .map(Some),
+        };
+        match written {
+            Err(error) if error.code() == ErrorCode::Network => {
+                if !said {
+                    said = true;
+                    shared.emit(WorkerEvent::Trouble {
+                        message: format!("recording the outcome of job {id}, retrying: {error}"),
+                    });
+                }
+                tokio::select! {
+                    () = shared.stop_heartbeats.cancelled() => return Err(error),
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(shared.config.poll_max);
+            }
+            written => return written,
+        }
+    }
 }
 
 /// Records a success and answers the finished job, or `None` if the lease was lost.
