@@ -124,6 +124,7 @@ pub fn watch(
                 WorkerEvent::Trouble { message } => trouble = Some(message),
                 WorkerEvent::Paused
                 | WorkerEvent::Resumed
+                | WorkerEvent::Reconnected
                 | WorkerEvent::SessionEnded { .. }
                 | WorkerEvent::Stopped => {}
             }

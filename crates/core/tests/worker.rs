@@ -371,33 +371,94 @@ async fn several_workers_over_many_jobs_run_each_job_exactly_once() {
     assert_eq!(counts[&JobStatus::Finished], JOBS as u64);
 }
 
-#[tokio::test]
-async fn a_job_outlives_several_access_tokens_without_an_auth_failure() {
-    let sandbox = TestSandbox::start_with(|o| o.jwt_expiry = 3).await;
-    let (jobs, _) = signed_in(&sandbox).await;
-    let worker = start(&jobs, builtin(), config("w1"));
-    let mut events = worker.events();
-    let job = worker
-        .enqueue(&new_job("sleep", json!({ "seconds": 8 })))
-        .await
-        .expect("enqueued");
-    let mut troubles = Vec::new();
-    let done = until(&mut events, |event| match event {
-        WorkerEvent::JobUpdated { job: j } if j.id == job.id => Some(j.clone()),
-        WorkerEvent::Trouble { message } | WorkerEvent::SessionEnded { reason: message } => {
-            troubles.push(message.clone());
-            None
-        }
-        _ => None,
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_long_jobs_outlive_short_tokens_with_one_refresh_at_a_time() {
+    const LIFETIME: u64 = 4;
+    const JOBS: usize = 50;
+    // Strict: any reuse of a rotated refresh token would revoke the session.
+    let sandbox = TestSandbox::start_with(|o| {
+        o.jwt_expiry = LIFETIME;
+        o.refresh_reuse_interval = 0.0;
     })
     .await;
-    assert_eq!(done.status, JobStatus::Finished);
-    assert!(troubles.is_empty(), "no auth failures: {troubles:?}");
-    assert!(
-        jobs.session().refresh_count() >= 2,
-        "it outlived at least two tokens"
+    let (jobs, address) = signed_in(&sandbox).await;
+    let admin = sandbox.database.admin().await;
+    let issued = async || -> i64 {
+        admin
+            .query_one(
+                "select count(*) from auth.refresh_tokens t \
+                 join auth.users u on u.id::text = t.user_id where u.email = $1",
+                &[&address],
+            )
+            .await
+            .expect("counting")
+            .get(0)
+    };
+    let before = issued().await;
+    let began = std::time::Instant::now();
+    let worker = start(
+        &jobs,
+        builtin(),
+        WorkerConfig {
+            concurrency: JOBS,
+            ..config("w1")
+        },
     );
+    let mut events = worker.events();
+    let mut waiting = std::collections::HashSet::new();
+    for _ in 0..JOBS {
+        let job = worker
+            .enqueue(&new_job("sleep", json!({ "seconds": 3 * LIFETIME })))
+            .await
+            .expect("enqueued");
+        waiting.insert(job.id);
+    }
+    let mut troubles = Vec::new();
+    let mut most_at_once = 0;
+    until(&mut events, |event| {
+        match event {
+            WorkerEvent::JobStarted { .. } => {
+                most_at_once = most_at_once.max(worker.status().running.len())
+            }
+            WorkerEvent::JobUpdated { job } => {
+                assert_eq!(job.status, JobStatus::Finished, "{job:?}");
+                waiting.remove(&job.id);
+            }
+            WorkerEvent::Trouble { message } | WorkerEvent::SessionEnded { reason: message } => {
+                troubles.push(message.clone())
+            }
+            _ => {}
+        }
+        waiting.is_empty().then_some(())
+    })
+    .await;
+    let elapsed = began.elapsed().as_secs();
     worker.shutdown(Duration::from_secs(5)).await;
+
+    assert!(troubles.is_empty(), "no auth failures: {troubles:?}");
+    assert_eq!(most_at_once, JOBS, "all ran at once");
+    let refreshes = jobs.session().refresh_count();
+    let issued = issued().await - before;
+    assert_eq!(
+        issued as u64, refreshes,
+        "one request per refresh, however many jobs needed a token at that moment"
+    );
+    // A token is refreshed once, at half its life: never more often than that.
+    let most = elapsed / (LIFETIME / 2) + 1;
+    assert!(
+        (2..=most).contains(&refreshes),
+        "{refreshes} refreshes in {elapsed} s of {LIFETIME} s tokens"
+    );
+    jobs.session()
+        .auth()
+        .user(&jobs.session().access_token().await.expect("a token"))
+        .await
+        .expect("the session is alive: no reuse was detected");
+    println!(
+        "tokens: {JOBS} jobs of {} s at once on {LIFETIME} s tokens: {refreshes} refreshes in \
+         {elapsed} s, {issued} refresh tokens issued, auth failures 0, reuse detections 0",
+        3 * LIFETIME
+    );
 }
 
 #[tokio::test]

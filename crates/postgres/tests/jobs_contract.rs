@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashSet};
 use jobdeck_postgres::{apply_migrations, testing::TestDatabase};
 use serde_json::{Value, json};
 use support::{Actor, Db, as_actor, sqlstate};
+use uuid::Uuid;
 
 const JOB_NOT_FOUND: &str = "JD001";
 const LEASE_LOST: &str = "JD002";
@@ -62,6 +63,88 @@ async fn a_user_can_neither_see_nor_touch_another_users_jobs() {
         .await;
     assert!(beats.is_empty(), "bob cannot extend alice's lease");
 
+    let ended = db.enqueue(alice, "hello", 3).await;
+    db.ok(Actor::User(alice), "select cancel_job($1)", &[&ended])
+        .await;
+    let alice_ids = vec![running, waiting, ended];
+    for sql in [
+        "select * from finish_jobs('alice-worker', \
+         (select jsonb_agg(jsonb_build_object('id', i)) from unnest($1::bigint[]) i))",
+        "select * from release_jobs('alice-worker', $1)",
+    ] {
+        let touched = db.ok(bob_actor, sql, &[&alice_ids]).await;
+        assert!(touched.is_empty(), "{sql} by bob touches nothing");
+    }
+    for sql in ["select cancel_jobs($1) as n", "select retry_jobs($1) as n"] {
+        let changed = db.ok(bob_actor, sql, &[&alice_ids]).await;
+        assert_eq!(
+            changed[0].get::<_, i64>("n"),
+            0,
+            "{sql} by bob changes nothing"
+        );
+    }
+    let pruned = db
+        .ok(bob_actor, "select prune_jobs('0 seconds') as n", &[])
+        .await;
+    assert_eq!(
+        pruned[0].get::<_, i64>("n"),
+        0,
+        "bob prunes none of alice's jobs"
+    );
+    let own = db
+        .ok(
+            bob_actor,
+            "select uuid, status from enqueue_and_start_job('hello', 'bob-worker')",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (
+            own[0].get::<_, Uuid>("uuid"),
+            own[0].get::<_, String>("status")
+        ),
+        (bob, "running".to_string()),
+        "enqueue_and_start_job starts only bob's own new job"
+    );
+
+    // Every function a signed-in user may call is one of those tried above.
+    let callable: BTreeSet<String> = db
+        .ok(
+            Actor::Service,
+            "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
+             where n.nspname = 'public' \
+               and has_function_privilege('authenticated', p.oid, 'execute')",
+            &[],
+        )
+        .await
+        .iter()
+        .map(|row| row.get::<_, String>("proname"))
+        .collect();
+    let tried: BTreeSet<String> = [
+        "claim_jobs",
+        "heartbeat_jobs",
+        "finish_job",
+        "finish_jobs",
+        "fail_job",
+        "report_progress",
+        "cancel_job",
+        "cancel_jobs",
+        "retry_job",
+        "retry_jobs",
+        "release_jobs",
+        "prune_jobs",
+        "job_counts",
+        "enqueue_job",
+        "enqueue_and_start_job",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(
+        callable, tried,
+        "a new function needs its isolation case here"
+    );
+
     let deleted = db.ok(bob_actor, "delete from jobs returning id", &[]).await;
     assert!(deleted.is_empty(), "bob deletes none of alice's jobs");
     assert_eq!(
@@ -98,8 +181,9 @@ async fn a_user_can_neither_see_nor_touch_another_users_jobs() {
     // Nothing bob tried changed alice's jobs.
     assert_eq!(db.job(running).await["status"], "running");
     assert_eq!(db.job(waiting).await["status"], "waiting");
+    assert_eq!(db.job(ended).await["status"], "cancelled");
     let alice_sees = db.ok(Actor::User(alice), "select id from jobs", &[]).await;
-    assert_eq!(alice_sees.len(), 2);
+    assert_eq!(alice_sees.len(), 3);
 }
 
 #[tokio::test]
@@ -123,6 +207,10 @@ async fn anon_can_do_nothing_at_all() {
         "select retry_job(1)",
         "select prune_jobs()",
         "select * from job_counts()",
+        "select * from release_jobs('w', array[1::bigint])",
+        "select cancel_jobs(array[1::bigint])",
+        "select retry_jobs(array[1::bigint])",
+        "select enqueue_and_start_job('hello', 'w')",
     ] {
         assert_eq!(
             db.err(Actor::Anon, sql, &[]).await,
@@ -131,6 +219,16 @@ async fn anon_can_do_nothing_at_all() {
         );
     }
     assert_eq!(db.job(id).await["status"], "waiting");
+    let open_to_anon = db
+        .ok(
+            Actor::Service,
+            "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
+             where n.nspname = 'public' and has_function_privilege('anon', p.oid, 'execute')",
+            &[],
+        )
+        .await;
+    let names: Vec<String> = open_to_anon.iter().map(|row| row.get("proname")).collect();
+    assert_eq!(names, Vec::<String>::new(), "no function is open to anon");
 }
 
 #[tokio::test]

@@ -88,7 +88,18 @@ impl AppState {
             .map(str::to_string)
             .or_else(from_query)
             .ok_or(RestError::MissingApiKey)?;
-        if key == self.keys.anon_key || key == self.keys.service_role_key {
+        if key == self.keys.service_role_key {
+            // Supabase's gateway refuses its secret keys from browsers: a key that
+            // bypasses row-level security found in a web page is a leaked key.
+            let browser = headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|agent| agent.starts_with("Mozilla/"));
+            if browser {
+                return Err(RestError::SecretKeyInBrowser);
+            }
+            Ok(())
+        } else if key == self.keys.anon_key {
             Ok(())
         } else {
             Err(RestError::InvalidApiKey)

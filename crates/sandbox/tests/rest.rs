@@ -235,6 +235,153 @@ async fn a_user_sees_and_changes_only_their_own_rows() {
 }
 
 #[tokio::test]
+async fn every_jobs_route_keeps_a_user_to_their_own_jobs_and_anon_to_nothing() {
+    let sandbox = TestSandbox::start().await;
+    let (alice, bob) = two_users(&sandbox).await;
+    let (_, job) = sandbox
+        .rpc(
+            &alice,
+            "enqueue_job",
+            json!({ "kind": "hello", "context": { "name": "Ada" } }),
+        )
+        .await;
+    let id = job["id"].as_i64().expect("an id");
+    let (_, ended) = sandbox
+        .rpc(&alice, "enqueue_job", json!({ "kind": "hello" }))
+        .await;
+    let ended = ended["id"].as_i64().expect("an id");
+    sandbox
+        .rpc(&alice, "cancel_job", json!({ "id": ended }))
+        .await;
+    let mine = format!("/rest/v1/jobs?id=in.({id},{ended})");
+    let alice_uuid = alice.user_id.as_str();
+
+    // What a caller may try against alice's jobs, and what bob must get back: nothing
+    // of hers, or a refusal.
+    let tries: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, "/rest/v1/jobs".into(), None),
+        (Method::GET, mine.clone(), None),
+        (
+            Method::GET,
+            format!("/rest/v1/jobs?or=(id.eq.{id},uuid.eq.{alice_uuid})"),
+            None,
+        ),
+        (Method::HEAD, mine.clone(), None),
+        (
+            Method::POST,
+            "/rest/v1/jobs".into(),
+            Some(json!({ "kind": "hello", "uuid": alice_uuid })),
+        ),
+        (
+            Method::PATCH,
+            mine.clone(),
+            Some(json!({ "status": "cancelled" })),
+        ),
+        (Method::DELETE, mine.clone(), None),
+        (Method::GET, "/rest/v1/rpc/job_counts".into(), None),
+    ];
+    let rpc = |name: &str, args: Value| (Method::POST, format!("/rest/v1/rpc/{name}"), Some(args));
+    let ids = json!([id, ended]);
+    let rpcs = vec![
+        rpc("claim_jobs", json!({ "worker": "w", "max_jobs": 100 })),
+        rpc("heartbeat_jobs", json!({ "worker": "w", "ids": ids })),
+        rpc("finish_job", json!({ "id": id, "worker": "w" })),
+        rpc(
+            "finish_jobs",
+            json!({ "worker": "w", "jobs": [{ "id": id }] }),
+        ),
+        rpc(
+            "fail_job",
+            json!({ "id": id, "worker": "w", "error": { "message": "x" } }),
+        ),
+        rpc(
+            "report_progress",
+            json!({ "id": id, "worker": "w", "progress": 0.5 }),
+        ),
+        rpc("release_jobs", json!({ "worker": "w", "ids": ids })),
+        rpc("cancel_job", json!({ "id": id })),
+        rpc("cancel_jobs", json!({ "ids": ids })),
+        rpc("retry_job", json!({ "id": ended })),
+        rpc("retry_jobs", json!({ "ids": ids })),
+        rpc("prune_jobs", json!({ "older_than": "0 seconds" })),
+        rpc("job_counts", json!({})),
+        rpc(
+            "enqueue_job",
+            json!({ "kind": "hello", "owner": alice_uuid }),
+        ),
+        rpc(
+            "enqueue_and_start_job",
+            json!({ "kind": "hello", "worker": "w" }),
+        ),
+    ];
+    for (method, path, body) in tries.iter().chain(&rpcs) {
+        let request = |caller: Option<&Session>| {
+            let mut request = match caller {
+                Some(session) => sandbox.user(session, method.clone(), path),
+                None => sandbox.anon(method.clone(), path),
+            };
+            request = request
+                .header("Prefer", "return=representation, count=exact")
+                .header("Range", "0-99");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            request
+        };
+        let response = request(Some(&bob)).send().await.expect("an answer");
+        let status = response.status();
+        let range = response
+            .headers()
+            .get("content-range")
+            .map(|v| v.to_str().unwrap_or_default().to_string());
+        let text = response.text().await.expect("a body");
+        let what = format!("bob: {method} {path} -> {status} {text}");
+        if let Some(range) = range {
+            assert!(
+                range.ends_with("/0") || range.ends_with("/*"),
+                "{what}: {range}"
+            );
+        }
+        let leaked = [id, ended].iter().any(|job| {
+            text.contains(&format!("\"id\":{job},")) || text.contains(&format!("\"id\":{job}}}"))
+        });
+        assert!(!leaked, "{what}: alice's job in the answer");
+        assert!(
+            !text.contains(alice_uuid),
+            "{what}: alice's id in the answer"
+        );
+        assert!(status != StatusCode::INTERNAL_SERVER_ERROR, "{what}");
+        if status.is_success() {
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let nothing = body.is_null()
+                || body == json!([])
+                || body == json!(0)
+                || body["uuid"] == bob.user_id.as_str();
+            assert!(nothing, "{what}: only nothing, or bob's own new job");
+        }
+        let (status, body) = send(request(None)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "anon: {method} {path} -> {body}"
+        );
+    }
+
+    let (_, seen) = send(sandbox.user(&alice, Method::GET, &format!("{mine}&order=id"))).await;
+    assert_eq!(
+        seen.as_array().map(|rows| rows
+            .iter()
+            .map(|r| (r["status"].clone(), r["context"].clone()))
+            .collect::<Vec<_>>()),
+        Some(vec![
+            (json!("waiting"), json!({ "name": "Ada" })),
+            (json!("cancelled"), json!({})),
+        ]),
+        "nothing bob or anon tried changed alice's jobs"
+    );
+}
+
+#[tokio::test]
 async fn the_job_functions_over_rpc() {
     let sandbox = TestSandbox::start().await;
     let (alice, bob) = two_users(&sandbox).await;
@@ -395,6 +542,11 @@ async fn forged_or_stale_credentials_get_401_and_no_data() {
     let wrong_audience = jobdeck_sandbox::keys::Keys::new(sandbox.status.jwt_secret.clone(), 0)
         .expect("keys")
         .sign(&wrong_audience);
+    let mut roleless = claims.clone();
+    roleless.as_object_mut().expect("claims").remove("role");
+    let roleless = jobdeck_sandbox::keys::Keys::new(sandbox.status.jwt_secret.clone(), 0)
+        .expect("keys")
+        .sign(&roleless);
     let mut expired = claims.clone();
     expired["exp"] = json!(1_000_000_000);
     let expired = jobdeck_sandbox::keys::Keys::new(sandbox.status.jwt_secret.clone(), 0)
@@ -424,6 +576,38 @@ async fn forged_or_stale_credentials_get_401_and_no_data() {
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["code"], code, "{what}");
     }
+    // Without a role claim a token is the anon role's (as in PostgREST), which may
+    // read nothing.
+    let (status, body) = send(
+        sandbox
+            .anon(Method::GET, "/rest/v1/jobs")
+            .bearer_auth(&roleless),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("42501")),
+        "a missing role claim: {body}"
+    );
+
+    // The service_role key works from a server, never from a browser.
+    let browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15 (KHTML, like Gecko)";
+    for path in ["/rest/v1/jobs", "/auth/v1/admin/users"] {
+        let (status, body) = send(sandbox.service(Method::GET, path)).await;
+        assert_eq!(status, StatusCode::OK, "{path} from a server: {body}");
+        let (status, body) = send(
+            sandbox
+                .service(Method::GET, path)
+                .header("User-Agent", browser),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} from a browser");
+        assert!(
+            body.to_string().contains("secret API key in browser"),
+            "{path}: {body}"
+        );
+    }
+
     let (status, _) = send(
         sandbox
             .http
@@ -447,16 +631,53 @@ async fn oversized_and_malformed_bodies_are_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _) = send(
+        sandbox
+            .user(&alice, Method::POST, "/rest/v1/jobs")
+            .json(&big),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "a table route too");
+    let malformed: [&[u8]; 6] = [
+        b"{\"kind\": ",
+        b"",
+        b"not json",
+        b"{\"kind\": \"hello\"} trailing",
+        b"\xff\xfe{}",
+        b"{\"kind\": \"hello\", \"kind\": }",
+    ];
+    for path in ["/rest/v1/rpc/enqueue_job", "/rest/v1/jobs"] {
+        for body in malformed {
+            let (status, answer) = send(
+                sandbox
+                    .user(&alice, Method::POST, path)
+                    .header("content-type", "application/json")
+                    .body(body.to_vec()),
+            )
+            .await;
+            let what = format!("{path} {:?}", String::from_utf8_lossy(body));
+            assert!(status.is_client_error(), "{what}: {status} {answer}");
+            assert!(
+                answer["code"].is_string() && answer["message"].is_string(),
+                "{what}: a clear error: {answer}"
+            );
+        }
+    }
     let (status, body) = send(
         sandbox
             .user(&alice, Method::POST, "/rest/v1/rpc/enqueue_job")
-            .header("content-type", "application/json")
-            .body("{\"kind\": "),
+            .json(&json!({ "kind": "hello", "context": "not an object" })),
     )
     .await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("PGRST102"))
+        (StatusCode::BAD_REQUEST, Some("22023")),
+        "a context that is not an object: {body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("context must be a JSON object"))
     );
     let admin = sandbox.database.admin().await;
     let jobs: i64 = admin
@@ -536,15 +757,26 @@ async fn fuzzed_filters_get_a_clear_4xx_or_only_the_callers_rows() {
         "\u{0}",
         " ",
     ]);
+    // Half the values start with an operator, so the fuzzer also reaches the SQL (and
+    // the row-level security) rather than only the grammar's refusals.
+    let operators = prop::sample::select(vec![
+        "", "", "", "eq.", "neq.", "in.(", "is.", "like.", "ilike.", "gt.", "not.eq.", "cs.",
+    ]);
     let pair = (
         prop::collection::vec(pieces.clone(), 1..4),
-        prop::collection::vec(pieces, 0..8),
+        (operators, prop::collection::vec(pieces, 0..8)),
     );
     // Deterministic, so a failure names a case that reproduces.
     let mut runner = TestRunner::deterministic();
-    for _ in 0..300 {
-        let (key, value) = pair.new_tree(&mut runner).expect("a case").current();
-        let (key, value) = (key.concat(), value.concat());
+    // `./x soak` tries many more.
+    let cases: usize = std::env::var("JOBDECK_SOAK_FUZZ")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let (mut refused, mut answered) = (0, 0);
+    for _ in 0..cases {
+        let (key, (operator, value)) = pair.new_tree(&mut runner).expect("a case").current();
+        let (key, value) = (key.concat(), format!("{operator}{}", value.concat()));
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair(&key, &value)
             .finish();
@@ -562,6 +794,7 @@ async fn fuzzed_filters_get_a_clear_4xx_or_only_the_callers_rows() {
             );
         }
         if status.is_success() {
+            answered += 1;
             if let Some(rows) = body.as_array() {
                 for row in rows {
                     if let Some(id) = row.get("id").and_then(Value::as_i64) {
@@ -570,6 +803,7 @@ async fn fuzzed_filters_get_a_clear_4xx_or_only_the_callers_rows() {
                 }
             }
         } else {
+            refused += 1;
             assert!(
                 body["message"].is_string(),
                 "{key}={value}: a clear error: {body}"
@@ -583,4 +817,8 @@ async fn fuzzed_filters_get_a_clear_4xx_or_only_the_callers_rows() {
         .expect("count")
         .get(0);
     assert_eq!(jobs, 2, "nothing was changed or dropped");
+    println!(
+        "fuzz: {cases} filter strings over HTTP: {answered} answered with the caller's rows \
+         only, {refused} refused with a clear 4xx, 5xx 0, other users' rows 0"
+    );
 }

@@ -76,6 +76,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
                     eprintln!("session ended: {reason}; run `jobdeck login`")
                 }
                 WorkerEvent::Trouble { message } => eprintln!("trouble: {message}"),
+                WorkerEvent::Reconnected => eprintln!("reconnected: claiming again"),
                 WorkerEvent::Stopped => break,
                 _ => {}
             }

@@ -102,6 +102,8 @@ pub enum WorkerEvent {
     Trouble {
         message: String,
     },
+    /// Supabase answers again after trouble: claiming goes on as before.
+    Reconnected,
     Stopped,
 }
 
@@ -172,6 +174,8 @@ struct Shared {
     slots: Arc<Semaphore>,
     /// Set while the session is over, so the end is announced once.
     session_ended: std::sync::atomic::AtomicBool,
+    /// Set by trouble, so the first claim that succeeds after it says so once.
+    troubled: std::sync::atomic::AtomicBool,
     // Held only for short synchronous sections, never across an await.
     running: Mutex<HashMap<i64, Running>>,
     /// Successes waiting to be written (see [`finish`]); the same rule for the lock.
@@ -209,6 +213,10 @@ impl Shared {
     }
 
     fn emit(&self, event: WorkerEvent) {
+        if matches!(event, WorkerEvent::Trouble { .. }) {
+            self.troubled
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         // Nobody listening is fine.
         let _ = self.events.send(event);
     }
@@ -281,6 +289,7 @@ impl Worker {
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(concurrency)),
             session_ended: std::sync::atomic::AtomicBool::new(false),
+            troubled: std::sync::atomic::AtomicBool::new(false),
             config: WorkerConfig {
                 concurrency,
                 ..self.config
@@ -482,6 +491,13 @@ async fn claim_loop(shared: Arc<Shared>) {
             (claim.await, None)
         };
         expect_jobs = false;
+        if claimed.is_ok()
+            && shared
+                .troubled
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            shared.emit(WorkerEvent::Reconnected);
+        }
         let wait = match claimed {
             Ok(jobs) if jobs.is_empty() => {
                 let wait = idle;

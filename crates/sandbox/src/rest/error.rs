@@ -34,6 +34,8 @@ pub enum RestError {
     MissingApiKey,
     #[error("Invalid API key")]
     InvalidApiKey,
+    #[error("Forbidden use of secret API key in browser")]
+    SecretKeyInBrowser,
     #[error(transparent)]
     Jwt(JwtError),
     #[error("{source}")]
@@ -81,6 +83,11 @@ impl RestError {
             RestError::InvalidApiKey => (
                 StatusCode::UNAUTHORIZED,
                 json!({ "message": message, "hint": "Double check the provided API key." }),
+            ),
+            RestError::SecretKeyInBrowser => (
+                StatusCode::UNAUTHORIZED,
+                json!({ "message": message,
+                        "hint": "The service_role key bypasses row-level security: never ship it to a browser." }),
             ),
             RestError::Jwt(error) => {
                 let code = match error {
