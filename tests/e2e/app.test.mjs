@@ -6,6 +6,7 @@
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -18,6 +19,50 @@ const driver = new WebDriver(process.env.WEBDRIVER_URL ?? "http://127.0.0.1:4444
 const email = `e2e-${Date.now()}@example.com`;
 const password = "correct horse battery staple";
 let shot = 0;
+
+/** The CLI, signed in as the same user in a session of its own. */
+function jobdeck(...args) {
+  const { API_URL, ANON_KEY } = process.env;
+  const env = { ...process.env, JOBDECK_SESSION_FILE: join(shots, "..", "cli-session.json") };
+  return execFileSync(cli, ["--url", API_URL, "--key", ANON_KEY, ...args], { env, input: password });
+}
+
+/** A TCP relay to the sandbox that can be cut and restored: the app's network. */
+async function relay(target) {
+  const sockets = new Set();
+  let server = null;
+  const listen = (port) =>
+    new Promise((resolve, reject) => {
+      server = createServer((client) => {
+        const upstream = connect(Number(target.port), target.hostname);
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on("close", () => sockets.delete(socket));
+          socket.on("error", () => {});
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => resolve(server.address().port));
+    });
+  const port = await listen(0);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    /** Refuses new connections and drops the open ones, as a lost network does. */
+    async cut() {
+      await new Promise((resolve) => {
+        server.close(resolve);
+        for (const socket of sockets) socket.destroy();
+      });
+    },
+    restore: () => listen(port),
+    close() {
+      server?.close();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+let network = null;
 
 async function screenshot(name) {
   shot += 1;
@@ -101,6 +146,7 @@ before(async () => {
 
 after(async () => {
   await driver.stop().catch(() => {});
+  network?.close();
 });
 
 test("first run: a wrong project is refused clearly; the sandbox connects in one click", async () => {
@@ -221,16 +267,13 @@ test("cancel a running sleep", async () => {
 });
 
 test("a job enqueued elsewhere (the CLI) appears on its own", async () => {
-  const { API_URL, ANON_KEY } = process.env;
-  const env = { ...process.env, JOBDECK_SESSION_FILE: join(shots, "..", "cli-session.json") };
-  const base = ["--url", API_URL, "--key", ANON_KEY];
-  execFileSync(cli, [...base, "login", email, "--password-stdin"], { input: password, env });
-  const out = execFileSync(cli, [...base, "--json", "enqueue", "sleep", "--set", "seconds=0", "--run-at", "2099-01-01T00:00:00Z"], { env });
+  jobdeck("login", email, "--password-stdin");
+  const out = jobdeck("--json", "enqueue", "sleep", "--set", "seconds=0", "--run-at", "2099-01-01T00:00:00Z");
   const id = JSON.parse(out).id;
   const shown = await waitForStatus(id, "waiting", 15_000);
   assert.equal(shown.kind, "sleep");
   await screenshot("from-cli");
-  execFileSync(cli, [...base, "cancel", String(id)], { env });
+  jobdeck("cancel", String(id));
   await waitForStatus(id, "cancelled", 15_000);
 });
 
@@ -325,6 +368,38 @@ test("after a restart the user is still signed in, and a job running at close wa
   await driver.click('#detail [data-action="cancel"]');
   await waitForStatus(id, "cancelled");
   await waitForCount("running", 0);
+});
+
+test("the network goes and comes back: the app says so, its worker and list carry on", async () => {
+  // The same project, reached through a relay the test can cut.
+  network = await relay(new URL(process.env.API_URL));
+  await driver.click("#sign-out");
+  await driver.click("#auth-other-project");
+  await driver.type("#connect-url", network.url);
+  await driver.type("#connect-key", process.env.ANON_KEY + "\uE007");
+  await driver.type("#auth-email", email);
+  await driver.type("#auth-password", password);
+  await driver.click("#auth-sign-in");
+  await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen through the relay");
+  await driver.waitFor(() => driver.find("tr[data-id]"), "the job history");
+
+  const finished = Number(await driver.text('#status-filter [data-status="finished"] .count'));
+  await network.cut();
+  const said = await driver.waitFor(() => driver.text("#connection-trouble"), "the app to say it is offline");
+  assert.match(said, /offline, reconnecting/);
+  await screenshot("offline");
+  // Enqueued elsewhere while the app cannot reach the project: only the app's worker
+  // runs jobs here, so this one finishing shows the worker came back, and seeing it
+  // finish shows the live list did.
+  const id = JSON.parse(jobdeck("--json", "enqueue", "hello", "--set", "name=again")).id;
+  assert.equal(await row(id), null, "the offline app cannot know of it yet");
+
+  await network.restore();
+  const done = await waitForStatus(id, "finished", 60_000);
+  assert.equal(done.kind, "hello");
+  await waitForCount("finished", finished + 1);
+  await driver.waitFor(async () => (await driver.find("#connection-trouble")) === null, "the offline line to go");
+  await screenshot("back-online");
 });
 
 test("sign out ends the session", async () => {

@@ -25,7 +25,7 @@ pub struct WorkerArgs {
     grace: u64,
     /// Seconds a job stays this worker's without a heartbeat: if the worker dies, its
     /// jobs go to another worker after this.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     lease: u64,
 }
 

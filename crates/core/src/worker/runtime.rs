@@ -59,7 +59,9 @@ impl WorkerConfig {
             name: name.into(),
             concurrency: 4,
             kinds: None,
-            lease: Duration::from_secs(30),
+            // A lease and the longest idle poll together stay within 30 s: a dead
+            // worker's job is running again within half a minute.
+            lease: Duration::from_secs(25),
             attempt_timeout: Duration::from_secs(3600),
             poll_min: Duration::from_millis(250),
             poll_max: Duration::from_secs(5),
