@@ -29,6 +29,21 @@ async fn post(url: &str, key: &str, token: Option<&str>, body: Value) -> (u16, V
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// `GET /rest/v1/jobs?{query}` as the signed-in `session`.
+async fn jobs(env: &HashMap<String, String>, session: &Value, query: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/rest/v1/jobs?{query}", env["API_URL"]))
+        .header("apikey", &env["ANON_KEY"])
+        .header("Range", "0-999999")
+        .bearer_auth(session["access_token"].as_str().expect("a token"))
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("json")
+}
+
 async fn sign_in(env: &HashMap<String, String>, email: &str) -> (u16, Value) {
     post(
         &format!("{}/auth/v1/token?grant_type=password", env["API_URL"]),
@@ -108,18 +123,8 @@ async fn start_status_refuse_a_second_stop_and_restart_with_everything_kept() {
     assert_eq!(code, 200, "users survive a restart: {session}");
     let (code, session) = sign_in(&env2, "seed@example.com").await;
     assert_eq!(code, 200);
-    let rows: Value = reqwest::Client::new()
-        .get(format!("{}/rest/v1/jobs?select=context", env2["API_URL"]))
-        .header("apikey", &env2["ANON_KEY"])
-        .bearer_auth(session["access_token"].as_str().expect("a token"))
-        .send()
-        .await
-        .expect("an answer")
-        .json()
-        .await
-        .expect("json");
     assert_eq!(
-        rows,
+        jobs(&env2, &session, "select=context").await,
         json!([{ "context": { "name": "kept" } }]),
         "jobs survive a restart"
     );
@@ -194,20 +199,7 @@ async fn a_sandbox_killed_outright_starts_again_with_its_users_and_jobs() {
     let env = status(&data_dir).await.expect("status after restart");
     let (code, session) = sign_in(&env, "seed@example.com").await;
     assert_eq!(code, 200, "the user survives: {session}");
-    let rows: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/rest/v1/jobs?select=id&order=id",
-            env["API_URL"]
-        ))
-        .header("apikey", &env["ANON_KEY"])
-        .header("Range", "0-999999")
-        .bearer_auth(session["access_token"].as_str().expect("a token"))
-        .send()
-        .await
-        .expect("an answer")
-        .json()
-        .await
-        .expect("json");
+    let rows = jobs(&env, &session, "select=id").await;
     let kept: std::collections::HashSet<i64> = rows
         .as_array()
         .expect("rows")
