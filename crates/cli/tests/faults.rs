@@ -40,7 +40,7 @@ fn size(name: &str, quick: usize) -> usize {
 #[derive(Debug)]
 enum Said {
     Line(String),
-    /// Its stdout closed: it exited, and everything it said has been read.
+    /// Its output closed: it exited, and everything it said has been read.
     Gone,
 }
 
