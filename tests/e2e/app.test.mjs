@@ -67,7 +67,9 @@ let network = null;
 async function screenshot(name) {
   shot += 1;
   const file = join(shots, `${String(shot).padStart(2, "0")}-${name}.png`);
-  writeFileSync(file, await driver.screenshot());
+  const png = await driver.screenshot();
+  if (png) writeFileSync(file, png);
+  else console.log(`# no screenshot ${name}: WebKit gave none in time`);
 }
 
 /** The job's row as the table shows it, or null. */
@@ -399,6 +401,9 @@ test("the network goes and comes back: the app says so, its worker and list carr
   assert.equal(done.kind, "hello");
   await waitForCount("finished", finished + 1);
   await driver.waitFor(async () => (await driver.find("#connection-trouble")) === null, "the offline line to go");
+  // Its detail: one attempt, finished; the job ran once.
+  await driver.click(`tr[data-id="${id}"] td.kind`);
+  assert.match(await driver.waitFor(() => driver.text("#detail-attempts"), "the job's attempts"), /finished/);
   await screenshot("back-online");
 });
 

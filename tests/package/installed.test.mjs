@@ -33,5 +33,6 @@ test("the installed app connects to the sandbox, signs up and runs a job", async
     "the job to finish",
   );
   mkdirSync(process.env.SCREENSHOT_DIR, { recursive: true });
-  writeFileSync(join(process.env.SCREENSHOT_DIR, "installed.png"), await driver.screenshot());
+  const png = await driver.screenshot();
+  if (png) writeFileSync(join(process.env.SCREENSHOT_DIR, "installed.png"), png);
 });
