@@ -217,13 +217,7 @@ async fn login_with_an_emailed_code_and_watch_the_live_table() {
     let sandbox = TestSandbox::start().await;
     let cli = Cli::signed_in(&sandbox).await;
     let address = email("otp");
-    let mut login = cli
-        .command(&["login", &address, "--otp"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
+    let mut login = cli.spawn_piped(&["login", &address, "--otp"]);
     // The CLI asks for the code once it was sent: by then the sandbox's inbox has it.
     let mut prompt = login.stderr.take().expect("stderr");
     tokio::time::timeout(DEADLINE, async {

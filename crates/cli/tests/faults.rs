@@ -317,6 +317,10 @@ async fn next<F: Future<Output = bool>>(
     loop {
         tokio::select! {
             said = heard.recv() => return Some(said.expect("the workers' channel stays open")),
+            // Not a wait for concurrency: the database has no channel to say a job
+            // ended, and a worker killed just after writing a success never says so;
+            // while the workers are silent the test asks it, once a second, within
+            // `deadline`.
             () = tokio::time::sleep(Duration::from_secs(1)) => {
                 if done().await {
                     return None;
@@ -626,11 +630,7 @@ async fn busy_workers_ride_out_a_sandbox_restart() {
         api,
         jobs,
         async || {
-            let mut running = process
-                .lock()
-                .expect("the sandbox")
-                .take()
-                .expect("running");
+            let mut running = take(&process);
             assert!(signal(&mut running, "TERM").await.success());
         },
         async || {
@@ -640,12 +640,18 @@ async fn busy_workers_ride_out_a_sandbox_restart() {
     )
     .await;
     println!("sandbox restart: {figures}");
-    let mut last = process
+    let mut last = take(&process);
+    assert!(signal(&mut last, "TERM").await.success());
+}
+
+/// The running sandbox process, out of the slot the restart puts it back into (the
+/// lock is released before any await).
+fn take(process: &std::sync::Mutex<Option<Child>>) -> Child {
+    process
         .lock()
         .expect("the sandbox")
         .take()
-        .expect("running");
-    assert!(signal(&mut last, "TERM").await.success());
+        .expect("running")
 }
 
 async fn start_cluster(options: ClusterOptions) -> RunningCluster {

@@ -84,15 +84,19 @@ impl Cli {
             .expect("runs")
     }
 
-    pub async fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
-        use tokio::io::AsyncWriteExt as _;
-        let mut child = self
-            .command(args)
+    /// Starts `jobdeck args` with every stream piped to the test.
+    pub fn spawn_piped(&self, args: &[&str]) -> Child {
+        self.command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("runs");
+            .expect("runs")
+    }
+
+    pub async fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use tokio::io::AsyncWriteExt as _;
+        let mut child = self.spawn_piped(args);
         let mut stdin = child.stdin.take().expect("stdin");
         stdin.write_all(input.as_bytes()).await.expect("writes");
         drop(stdin);
