@@ -21,7 +21,8 @@ use crate::Error;
 
 /// The oldest PostgreSQL the migrations are written for.
 pub const MIN_VERSION: u32 = 15;
-/// The superuser that `initdb` creates.
+/// The superuser that `initdb` creates unless [`ClusterOptions::superuser`] says
+/// otherwise.
 pub const SUPERUSER: &str = "postgres";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const LOG_FILE: &str = "jobdeck-postgres.log";
@@ -35,6 +36,10 @@ pub struct ClusterOptions {
     pub port: Option<u16>,
     /// `false` trades crash safety for speed (no fsync): for throwaway test clusters.
     pub durable: bool,
+    /// The superuser `initdb` creates: [`SUPERUSER`], or another name where `postgres`
+    /// must be an ordinary role (as on a hosted Supabase project, whose superuser is
+    /// `supabase_admin`).
+    pub superuser: String,
     /// The superuser's password for TCP connections; `None` trusts every local
     /// connection (test clusters only: anyone on the machine could connect).
     pub superuser_password: Option<String>,
@@ -48,6 +53,7 @@ impl ClusterOptions {
             data_dir: data_dir.into(),
             port: None,
             durable: true,
+            superuser: SUPERUSER.into(),
             superuser_password: None,
             settings: Vec::new(),
         }
@@ -116,7 +122,7 @@ impl Cluster {
             "-D".into(),
             data_dir.display().to_string(),
             "-U".into(),
-            SUPERUSER.into(),
+            self.options.superuser.clone(),
             "-E".into(),
             "UTF8".into(),
             "--locale=C".into(),
@@ -468,7 +474,10 @@ impl RunningCluster {
     /// A connection URL for `user` on `database`, with the superuser's password when
     /// `user` is the superuser and the cluster has one.
     pub fn url(&self, user: &str, database: &str) -> String {
-        match (&self.cluster.options.superuser_password, user == SUPERUSER) {
+        match (
+            &self.cluster.options.superuser_password,
+            user == self.cluster.options.superuser,
+        ) {
             (Some(password), true) => {
                 format!(
                     "postgres://{user}:{password}@127.0.0.1:{}/{database}",

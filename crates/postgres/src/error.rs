@@ -47,6 +47,16 @@ pub enum Error {
         source: tokio_postgres::Error,
     },
 
+    #[error(
+        "migration {version} ({name}) was applied from a file whose contents have changed since (recorded checksum {recorded}, file {file}); an applied migration must stay as it is: put the change in a new migration"
+    )]
+    MigrationChanged {
+        version: String,
+        name: String,
+        recorded: String,
+        file: String,
+    },
+
     #[error(transparent)]
     Db(#[from] tokio_postgres::Error),
 }

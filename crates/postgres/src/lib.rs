@@ -18,4 +18,6 @@ pub mod testing;
 
 pub use cluster::{Cluster, ClusterOptions, RunningCluster, find_bin_dir};
 pub use error::Error;
-pub use schema::{MIGRATIONS, Migration, apply_bootstrap, apply_migrations, set_login_password};
+pub use schema::{
+    MIGRATIONS, Migration, REPLACED, apply_bootstrap, apply_migrations, set_login_password,
+};
