@@ -5,7 +5,7 @@ mod support;
 use jobdeck_core::{BulkAction, ChangeFeed, ErrorCode, JobFilter, JobStatus, NewJob};
 use jobdeck_sandbox::testing::TestSandbox;
 use serde_json::json;
-use support::{new_job, signed_in};
+use support::{new_job, signed_in, signed_in_with_a_refused_token};
 
 #[tokio::test]
 async fn enqueue_list_filter_count_and_page_as_the_user() {
@@ -376,4 +376,24 @@ async fn the_change_feed_delivers_every_change_once() {
     }
     let changed = feed.poll().await.expect("poll");
     assert_eq!(changed.len(), 600);
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_refreshed_once_and_the_request_retried() {
+    let sandbox = TestSandbox::start().await;
+    let (mine, address) = signed_in(&sandbox).await;
+    let job = mine
+        .enqueue(&new_job("hello", json!({ "name": "Ada" })))
+        .await
+        .expect("enqueued");
+    let (jobs, owner) = signed_in_with_a_refused_token(&sandbox, &address).await;
+    let filter = JobFilter::default();
+    let (listed, counts) = tokio::join!(jobs.list(&filter), jobs.counts());
+    assert_eq!(listed.expect("listed after one refresh").jobs[0].id, job.id);
+    assert_eq!(counts.expect("counted")[&JobStatus::Waiting], 1);
+    assert_eq!(
+        owner.refresh_count(),
+        1,
+        "two requests refused the same token; one refresh"
+    );
 }

@@ -22,7 +22,7 @@ use jobdeck_sandbox::testing::{TestSandbox, email};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
-use support::{new_job, project, signed_in};
+use support::{new_job, project, signed_in, signed_in_with_a_refused_token};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -634,6 +634,104 @@ async fn an_attempt_that_runs_too_long_times_out() {
     assert_eq!(
         failed.error.map(|e| e["code"].clone()),
         Some(json!("timeout"))
+    );
+    worker.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Waits until the test opens its gate.
+#[derive(Debug, Clone)]
+struct Gate(Arc<tokio::sync::Semaphore>);
+
+impl Gate {
+    fn closed() -> Self {
+        Gate(Arc::new(tokio::sync::Semaphore::new(0)))
+    }
+}
+
+impl JobKind for Gate {
+    const NAME: &'static str = "gate";
+    const DESCRIPTION: &'static str = "Finishes when the test opens the gate (tests).";
+    type Input = CountInput;
+    type Output = ();
+
+    async fn run(&self, _input: CountInput, _ctx: JobContext) -> Result<(), JobError> {
+        self.0.acquire().await.expect("the gate").forget();
+        Ok(())
+    }
+}
+
+// The bug: a job's last event was sent before the job left `running`, and shutdown
+// waited for events while jobs ran, so a shutdown begun as the last job ended could
+// wait out its whole grace period for an event that would never come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regression_shutdown_waited_out_its_grace_when_the_last_job_ended_as_it_began() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    for round in 0..10 {
+        let gate = Gate::closed();
+        let worker = Arc::new(start(
+            &jobs,
+            Registry::new().register(gate.clone()),
+            config(&format!("w{round}")),
+        ));
+        let status = worker.status_reader();
+        let mut events = worker.events();
+        let job = worker
+            .enqueue(&new_job("gate", json!({})))
+            .await
+            .expect("enqueued");
+        started(&mut events, job.id).await;
+
+        let stopping = tokio::spawn({
+            let worker = Arc::clone(&worker);
+            async move { worker.shutdown(Duration::from_secs(3600)).await }
+        });
+        gate.0.add_permits(1);
+        let done = settled(&mut events, job.id).await;
+        assert_eq!(done.status, JobStatus::Finished);
+        assert!(
+            !status().running.contains(&job.id),
+            "round {round}: the job's last event came while it still counted as running"
+        );
+        tokio::time::timeout(DEADLINE, stopping)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("round {round}: shutdown waited on after the last job had ended")
+            })
+            .expect("the shutdown task");
+    }
+}
+
+// The bug: a REST 401 (PGRST301) for an access token the session owner still held as
+// valid, as after the project's JWT secret rotated, never reached the owner; the claim
+// loop took it for "session ended" while the owner said active, and claimed again at
+// once, in a loop, without ever refreshing.
+#[tokio::test]
+async fn regression_a_refused_access_token_made_the_claim_loop_spin_instead_of_refreshing() {
+    let sandbox = TestSandbox::start().await;
+    let (enqueuer, address) = signed_in(&sandbox).await;
+
+    // The worker's own session of the same user, whose access token the server now
+    // refuses though it has an hour to run.
+    let (jobs, owner) = signed_in_with_a_refused_token(&sandbox, &address).await;
+
+    let job = enqueuer
+        .enqueue(&new_job("hello", json!({ "name": "Ada" })))
+        .await
+        .expect("enqueued elsewhere");
+    let worker = start(&jobs, builtin(), config("w1"));
+    let mut events = worker.events();
+    let done = until(&mut events, |event| match event {
+        WorkerEvent::SessionEnded { reason } => panic!("the session did not end: {reason}"),
+        WorkerEvent::JobUpdated { job: done } if done.id == job.id => Some(done.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(done.status, JobStatus::Finished);
+    assert_eq!(
+        owner.refresh_count(),
+        1,
+        "one refresh for the refused token"
     );
     worker.shutdown(Duration::from_secs(5)).await;
 }

@@ -364,6 +364,25 @@ impl SessionOwner {
         self.access_token().await
     }
 
+    /// A server refused `refused`, this session's access token, before its expiry (the
+    /// project's JWT secret rotated, the session was revoked): refreshes once. Every
+    /// caller refused the same token shares that one refresh, and one refused a token
+    /// already replaced gets the current one without another.
+    pub async fn token_refused(self: &Arc<Self>, refused: &Secret) -> Result<Secret, Error> {
+        let refresh = {
+            let mut inner = self.lock();
+            match &inner.session {
+                None => return Err(Error::SignedOut),
+                Some(session) if session.access_token != *refused => {
+                    return Ok(session.access_token.clone());
+                }
+                Some(_) => self.refresh_in_flight(&mut inner),
+            }
+        };
+        refresh.await.map_err(|e| surfaced(&e))?;
+        self.access_token().await
+    }
+
     /// The refresh in flight, or a new one: the single flight every caller joins.
     /// Takes the locked state, so checking and starting are one step.
     fn refresh_in_flight(self: &Arc<Self>, inner: &mut Inner) -> Refresh {

@@ -182,6 +182,12 @@ impl fmt::Debug for JobsClient {
     }
 }
 
+/// PostgREST's answer to a JWT it cannot verify (PGRST301) or whose claims it refuses
+/// (PGRST303, e.g. expired).
+fn token_refused(error: &Error) -> bool {
+    matches!(error, Error::Api { status: 401, code, .. } if code == "PGRST301" || code == "PGRST303")
+}
+
 /// Values inside PostgREST's `or=(...)` lists are quoted so `,.:()` stay literal.
 fn quoted(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
@@ -199,12 +205,23 @@ impl JobsClient {
     }
 
     /// Sends a request as the user and decodes a successful JSON answer.
+    ///
+    /// A 401 for a token the session owner holds as valid (the project's JWT secret
+    /// rotated, the session revoked) asks the owner for one refresh and retries once
+    /// with the new token; a refresh the server refuses ends the session there.
     async fn send<T: DeserializeOwned>(
         &self,
         builder: postgrest::Builder,
     ) -> Result<(T, Option<String>), Error> {
         let token = self.session.access_token().await?;
-        self.send_as(&token, builder).await
+        match self.send_as(&token, builder.clone()).await {
+            Err(error) if token_refused(&error) => {
+                tracing::info!(%error, "the REST API refused the access token; refreshing once");
+                let token = self.session.token_refused(&token).await?;
+                self.send_as(&token, builder).await
+            }
+            answer => answer,
+        }
     }
 
     /// Sends a request with `token` (normally the session's current one).

@@ -1,14 +1,36 @@
 //! Running the user's jobs in background tasks.
 //!
+//! # Layout
+//! The public surface:
 //! - [`kind`]: the [`JobKind`] trait (typed input with a JSON Schema, typed output),
-//!   the [`JobContext`] a handler gets, [`JobError`].
-//! - [`registry`]: the kinds a worker runs, registered in one place.
-//! - [`runtime`]: the [`Worker`] and its [`WorkerHandle`].
+//!   the [`JobContext`] a handler gets, [`JobError`]; [`registry`]: the kinds a worker
+//!   runs, registered in one place.
+//! - `config`, `events`, `handle`: [`WorkerConfig`], [`WorkerEvent`] and
+//!   [`WorkerStatus`], the [`Worker`] and its [`WorkerHandle`].
+//!
+//! The machinery, each part with its own small state, after River's layout:
+//! - `producer`: the claim loop and the enqueue fast path, which get jobs into slots;
+//! - `running`: the jobs running here and the tracker their tasks run in;
+//! - `executor`: one job's attempt and its outcome;
+//! - `completer`: successes written in batches;
+//! - `heartbeat`: leases extended, cancellation and lost leases delivered.
+//!
+//! Stopping is two-level: [`WorkerHandle::shutdown`] stops claiming and waits for the
+//! job tasks within a grace period, then stops them and hands them back.
 
+mod completer;
+mod config;
+mod events;
+mod executor;
+mod handle;
+mod heartbeat;
 pub mod kind;
+mod producer;
 pub mod registry;
-pub mod runtime;
+mod running;
 
+pub use config::WorkerConfig;
+pub use events::{WorkerEvent, WorkerStatus};
+pub use handle::{EnqueueError, Worker, WorkerHandle};
 pub use kind::{InvalidInput, JobContext, JobError, JobKind};
 pub use registry::{KindInfo, Registry};
-pub use runtime::{EnqueueError, Worker, WorkerConfig, WorkerEvent, WorkerHandle, WorkerStatus};

@@ -1,0 +1,221 @@
+//! The public surface: a [`Worker`] before it starts, the [`WorkerHandle`] of a running
+//! one, and the state its parts share.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::broadcast;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::kind::InvalidInput;
+use super::{
+    completer::Completer,
+    config::WorkerConfig,
+    events::{Events, WorkerEvent, WorkerStatus},
+    heartbeat, producer,
+    producer::Claims,
+    registry::Registry,
+    running::{RunningJobs, Stop},
+};
+use crate::{Error, ErrorBody, ErrorCode, Job, JobsClient, NewJob};
+
+/// Why enqueueing through the worker refused a job.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("invalid input: {0}")]
+    Invalid(InvalidInput),
+    #[error(transparent)]
+    Api(#[from] Error),
+}
+
+impl EnqueueError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EnqueueError::Invalid(_) => ErrorCode::Validation,
+            EnqueueError::Api(error) => error.code(),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            EnqueueError::Invalid(invalid) => ErrorBody {
+                code: ErrorCode::Validation,
+                message: self.to_string(),
+                field: Some(invalid.field.clone()).filter(|f| !f.is_empty()),
+            },
+            EnqueueError::Api(error) => error.body(),
+        }
+    }
+}
+
+/// What the worker's parts share: each part's own state, and the tasks they run in.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub(super) config: WorkerConfig,
+    pub(super) registry: Registry,
+    pub(super) jobs: JobsClient,
+    pub(super) events: Events,
+    /// The producer's state: slots, pausing, waking, stopping.
+    pub(super) claims: Claims,
+    /// The jobs running here, and the tasks they run in.
+    pub(super) running: RunningJobs,
+    pub(super) completer: Arc<Completer>,
+    /// Cancelled once no job needs its lease any more.
+    pub(super) stop_heartbeats: CancellationToken,
+    /// The claim and heartbeat loops and the completer's writer.
+    pub(super) tasks: TaskTracker,
+}
+
+impl Shared {
+    fn status(&self) -> WorkerStatus {
+        WorkerStatus {
+            name: self.config.name.clone(),
+            paused: *self.claims.paused.borrow(),
+            concurrency: self.config.concurrency,
+            running: self.running.ids(),
+        }
+    }
+
+    /// The session is over: say so once, and hand every running job back (not fail
+    /// it) while the session's parting token still allows.
+    pub(super) fn session_over(&self, reason: String) {
+        if self.claims.mark_session_ended() {
+            self.events.emit(WorkerEvent::SessionEnded { reason });
+        }
+        self.running.stop_all(Stop::HandBack);
+    }
+}
+
+/// A worker before it starts.
+#[derive(Debug)]
+pub struct Worker {
+    config: WorkerConfig,
+    registry: Registry,
+    jobs: JobsClient,
+}
+
+/// A running worker. Dropping it stops claiming; call [`WorkerHandle::shutdown`] to
+/// also hand running jobs back.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    pub fn new(config: WorkerConfig, registry: Registry, jobs: JobsClient) -> Self {
+        Self {
+            config,
+            registry,
+            jobs,
+        }
+    }
+
+    /// Starts the claim and heartbeat loops on the current tokio runtime.
+    pub fn start(self) -> WorkerHandle {
+        let concurrency = self.config.concurrency.max(1);
+        let shared = Arc::new(Shared {
+            claims: Claims::new(concurrency),
+            completer: Arc::new(Completer::new(self.jobs.clone(), self.config.name.clone())),
+            config: WorkerConfig {
+                concurrency,
+                ..self.config
+            },
+            registry: self.registry,
+            jobs: self.jobs,
+            events: Events::new(),
+            running: RunningJobs::default(),
+            stop_heartbeats: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        shared
+            .tasks
+            .spawn(producer::claim_loop(Arc::clone(&shared)));
+        shared
+            .tasks
+            .spawn(heartbeat::heartbeat_loop(Arc::clone(&shared)));
+        WorkerHandle { shared }
+    }
+}
+
+impl WorkerHandle {
+    pub fn events(&self) -> broadcast::Receiver<WorkerEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Claims now instead of at the next poll (after this process enqueued).
+    pub fn wake(&self) {
+        self.shared.claims.wake.notify_one();
+    }
+
+    /// Stops claiming new jobs; running jobs go on.
+    pub fn pause(&self) {
+        if !self.shared.claims.paused.send_replace(true) {
+            self.shared.events.emit(WorkerEvent::Paused);
+        }
+    }
+
+    pub fn resume(&self) {
+        if self.shared.claims.paused.send_replace(false) {
+            self.shared.events.emit(WorkerEvent::Resumed);
+            self.wake();
+        }
+    }
+
+    pub fn status(&self) -> WorkerStatus {
+        self.shared.status()
+    }
+
+    /// Reads the status from a task that does not own the handle.
+    pub fn status_reader(&self) -> impl Fn() -> WorkerStatus + Send + Sync + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || shared.status()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Checks the input against the kind and enqueues. A job due now that this worker
+    /// may run, with a slot free, is started in the same call (one round trip, the
+    /// user confirmed meanwhile); any other is left to the claim loop, woken at once so
+    /// it does not wait for a poll.
+    pub async fn enqueue(&self, job: &NewJob) -> Result<Job, EnqueueError> {
+        producer::enqueue(&self.shared, job).await
+    }
+
+    /// Stops claiming, lets running jobs finish for up to `grace`, then stops the rest
+    /// and hands them back (they wait again without losing an attempt).
+    pub async fn shutdown(&self, grace: Duration) {
+        let shared = &self.shared;
+        shared.claims.stop.cancel();
+        shared.running.close();
+        if tokio::time::timeout(grace, shared.running.wait())
+            .await
+            .is_err()
+        {
+            shared.running.stop_all(Stop::HandBack);
+            // Handed back, the jobs need no lease; an outcome still being retried
+            // gives up, and its lease decides.
+            shared.stop_heartbeats.cancel();
+            shared.running.wait().await;
+        }
+        shared.stop_heartbeats.cancel();
+        shared.tasks.close();
+        shared.tasks.wait().await;
+        shared.events.emit(WorkerEvent::Stopped);
+    }
+
+    /// Stops everything at once without handing jobs back, as if the process had died:
+    /// their leases run out and another worker takes them.
+    pub fn abort(self) {
+        self.shared.claims.stop.cancel();
+        self.shared.running.close();
+        self.shared.stop_heartbeats.cancel();
+        self.shared.running.stop_all(Stop::Lost);
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.shared.claims.stop.cancel();
+    }
+}
