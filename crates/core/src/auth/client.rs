@@ -37,21 +37,6 @@ pub struct Session {
     pub user: User,
 }
 
-impl Session {
-    /// Seconds before expiry at which to refresh: [`REFRESH_MARGIN`], but never more
-    /// than half the token's lifetime, so short-lived tokens are not refreshed at once.
-    ///
-    /// [`REFRESH_MARGIN`]: crate::auth::session::REFRESH_MARGIN
-    pub fn refresh_margin(&self) -> i64 {
-        let margin = crate::auth::session::REFRESH_MARGIN.as_secs() as i64;
-        if self.obtained_at > 0 {
-            margin.min((self.expires_at - self.obtained_at) / 2)
-        } else {
-            margin
-        }
-    }
-}
-
 /// What sign-up answers: a session, or (when the project confirms email addresses)
 /// the new user awaiting confirmation.
 #[derive(Debug, Clone)]

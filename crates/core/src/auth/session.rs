@@ -32,6 +32,17 @@ use crate::{Error, Secret};
 /// Refresh this long before the access token expires (as supabase-js does).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(90);
 
+/// Seconds before expiry at which to refresh `session`: [`REFRESH_MARGIN`], but never
+/// more than half the token's lifetime, so short-lived tokens are not refreshed at once.
+fn refresh_margin(session: &Session) -> i64 {
+    let margin = REFRESH_MARGIN.as_secs() as i64;
+    if session.obtained_at > 0 {
+        margin.min((session.expires_at - session.obtained_at) / 2)
+    } else {
+        margin
+    }
+}
+
 /// Where a session is kept between runs. The desktop app keeps it in its store, the
 /// CLI in a file only its owner can read; two processes never share one.
 pub trait SessionStore: Send + Sync + fmt::Debug {
@@ -329,7 +340,7 @@ impl SessionOwner {
                         _ => Error::SignedOut,
                     });
                 };
-                if now() + session.refresh_margin() < session.expires_at {
+                if now() + refresh_margin(session) < session.expires_at {
                     return Ok(session.access_token.clone());
                 }
                 self.refresh_in_flight(&mut inner)
@@ -476,7 +487,7 @@ impl SessionOwner {
                 let inner = self.lock();
                 match &inner.session {
                     Some(session) => {
-                        let due = session.expires_at - session.refresh_margin() - now();
+                        let due = session.expires_at - refresh_margin(session) - now();
                         Duration::from_secs(due.max(0) as u64)
                     }
                     None => Duration::from_secs(3600),
