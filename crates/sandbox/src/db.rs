@@ -27,6 +27,21 @@ pub struct Caller {
     pub claims: String,
 }
 
+/// One API request for the database: who runs which statement, how.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRequest<'a> {
+    pub caller: &'a Caller,
+    /// The HTTP method and path, for `request.method` and `request.path`.
+    pub method: &'a str,
+    pub path: &'a str,
+    /// GET, HEAD and stable functions run in a READ ONLY transaction.
+    pub read_only: bool,
+    pub finish: Finish,
+    pub sql: &'a str,
+    /// Every value as text; the SQL casts it to its column's type.
+    pub params: &'a [String],
+}
+
 /// How the transaction ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
@@ -73,35 +88,25 @@ impl Db {
             .map_err(|error| DbError::Unavailable(error.to_string()))
     }
 
-    /// Runs `sql` with text `params` as `caller` in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn run(
-        &self,
-        caller: &Caller,
-        method: &str,
-        path: &str,
-        read_only: bool,
-        finish: Finish,
-        sql: &str,
-        params: &[String],
-    ) -> Result<Vec<Row>, DbError> {
+    /// Runs the request's statement as its caller in one transaction.
+    pub async fn run(&self, request: &ApiRequest<'_>) -> Result<Vec<Row>, DbError> {
         let checkout = Checkout(Some(self.client().await?));
         let client = checkout.client();
-        let begin = if read_only {
+        let begin = if request.read_only {
             "BEGIN READ ONLY"
         } else {
             "BEGIN"
         };
-        let end = match finish {
+        let end = match request.finish {
             Finish::Commit => "COMMIT",
             Finish::Rollback => "ROLLBACK",
         };
-        let settings = settings(caller, &method, &path);
-        let typed = typed(params);
+        let settings = settings(request);
+        let typed = typed(request.params);
         let (begun, set, rows, ended) = tokio::join!(
             client.batch_execute(begin),
             client.query_typed(SET_CALLER, &settings),
-            client.query_typed(sql, &typed),
+            client.query_typed(request.sql, &typed),
             client.batch_execute(end),
         );
         checkout.finished();
@@ -115,25 +120,19 @@ impl Db {
     /// Like [`Db::run`], but `decide` sees the rows before the transaction ends and may
     /// refuse them (the transaction then rolls back). Costs a second round trip, so it
     /// is used only where PostgREST must look at a write's result first.
-    #[allow(clippy::too_many_arguments)]
     pub async fn run_checked<T>(
         &self,
-        caller: &Caller,
-        method: &str,
-        path: &str,
-        finish: Finish,
-        sql: &str,
-        params: &[String],
+        request: &ApiRequest<'_>,
         decide: impl FnOnce(&[Row]) -> Result<T, T>,
     ) -> Result<Result<T, T>, DbError> {
         let checkout = Checkout(Some(self.client().await?));
         let client = checkout.client();
-        let settings = settings(caller, &method, &path);
-        let typed = typed(params);
+        let settings = settings(request);
+        let typed = typed(request.params);
         let (begun, set, rows) = tokio::join!(
             client.batch_execute("BEGIN"),
             client.query_typed(SET_CALLER, &settings),
-            client.query_typed(sql, &typed),
+            client.query_typed(request.sql, &typed),
         );
         let rows = match begun.and(set).and(rows) {
             Ok(rows) => rows,
@@ -144,7 +143,7 @@ impl Db {
             }
         };
         let decision = decide(&rows);
-        let end = match (&decision, finish) {
+        let end = match (&decision, request.finish) {
             (Ok(_), Finish::Commit) => "COMMIT",
             _ => "ROLLBACK",
         };
@@ -184,12 +183,12 @@ type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 const SET_CALLER: &str = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), \
                           set_config('request.method', $3, true), set_config('request.path', $4, true)";
 
-fn settings<'a>(caller: &'a Caller, method: &'a &str, path: &'a &str) -> [Param<'a>; 4] {
+fn settings<'a>(request: &'a ApiRequest<'a>) -> [Param<'a>; 4] {
     [
-        (&caller.role, Type::TEXT),
-        (&caller.claims, Type::TEXT),
-        (method, Type::TEXT),
-        (path, Type::TEXT),
+        (&request.caller.role, Type::TEXT),
+        (&request.caller.claims, Type::TEXT),
+        (&request.method, Type::TEXT),
+        (&request.path, Type::TEXT),
     ]
 }
 

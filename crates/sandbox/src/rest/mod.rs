@@ -19,8 +19,8 @@ use std::sync::Arc;
 use axum::{
     Router,
     body::Bytes,
-    extract::{Path, RawQuery, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    extract::{FromRequestParts, Path, RawQuery, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -29,7 +29,7 @@ use tokio_postgres::Row;
 
 use crate::{
     AppState,
-    db::{Caller, DbError, Finish},
+    db::{ApiRequest, Caller, DbError, Finish},
 };
 use error::RestError;
 use query::Query;
@@ -52,6 +52,8 @@ struct Prefer {
     count: bool,
     rollback: bool,
     object: bool,
+    /// `Range: 0-19` (or `items=0-19`) as (offset, limit).
+    range: Option<(u64, Option<u64>)>,
 }
 
 impl Prefer {
@@ -71,6 +73,19 @@ impl Prefer {
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("application/vnd.pgrst.object"));
+        prefer.range = headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|range| {
+                let (first, last) = range.trim_start_matches("items=").split_once('-')?;
+                let first = first.trim().parse::<u64>().ok()?;
+                let limit = last
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .map(|last| last.saturating_sub(first) + 1);
+                Some((first, limit))
+            });
         prefer
     }
 
@@ -97,22 +112,14 @@ fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `Range: 0-19` (or `items=0-19`) as (offset, limit), unless the query sets them.
-fn apply_range(query: &mut Query, headers: &HeaderMap) {
+/// The request's `Range` as the query's offset and limit, unless the query sets them.
+fn apply_range(query: &mut Query, prefer: &Prefer) {
     if query.limit.is_some() || query.offset.is_some() {
         return;
     }
-    let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
-        return;
-    };
-    let range = range.trim_start_matches("items=");
-    if let Some((first, last)) = range.split_once('-')
-        && let Ok(first) = first.trim().parse::<u64>()
-    {
-        query.offset = Some(first);
-        if let Ok(last) = last.trim().parse::<u64>() {
-            query.limit = Some(last.saturating_sub(first) + 1);
-        }
+    if let Some((offset, limit)) = prefer.range {
+        query.offset = Some(offset);
+        query.limit = limit;
     }
 }
 
@@ -145,26 +152,27 @@ fn content_range(offset: u64, page: i64, total: Option<i64>) -> String {
     }
 }
 
+/// Runs `statement` as the caller, answering the rows or PostgREST's error.
 async fn run(
     state: &AppState,
     caller: &Caller,
-    method: &Method,
-    path: &str,
+    (method, path): (&Method, &str),
     read_only: bool,
     finish: Finish,
     statement: &Statement,
 ) -> Result<Vec<Row>, RestError> {
+    let request = ApiRequest {
+        caller,
+        method: method.as_str(),
+        path,
+        read_only,
+        finish,
+        sql: &statement.sql,
+        params: &statement.params,
+    };
     state
         .db
-        .run(
-            caller,
-            method.as_str(),
-            path,
-            read_only,
-            finish,
-            &statement.sql,
-            &statement.params,
-        )
+        .run(&request)
         .await
         .map_err(|source| db_error(caller, source))
 }
@@ -180,18 +188,15 @@ fn db_error(caller: &Caller, source: DbError) -> RestError {
 /// anything else rolls back.
 async fn run_write(
     state: &AppState,
-    method: &Method,
     request: &TableRequest,
     statement: &Statement,
 ) -> Result<(i64, Option<String>), RestError> {
     let (caller, prefer, path) = (&request.caller, &request.prefer, request.path());
-    let path = path.as_str();
     if !(prefer.object && prefer.representation) {
         let rows = run(
             state,
             caller,
-            method,
-            path,
+            (&request.method, &path),
             false,
             prefer.finish(),
             statement,
@@ -200,59 +205,79 @@ async fn run_write(
         let (_, count, body) = outcome(&rows);
         return Ok((count, body));
     }
+    let api = ApiRequest {
+        caller,
+        method: request.method.as_str(),
+        path: &path,
+        read_only: false,
+        finish: prefer.finish(),
+        sql: &statement.sql,
+        params: &statement.params,
+    };
     let decided = state
         .db
-        .run_checked(
-            caller,
-            method.as_str(),
-            path,
-            prefer.finish(),
-            &statement.sql,
-            &statement.params,
-            |rows| {
-                let (_, count, body) = outcome(rows);
-                if count == 1 {
-                    Ok((count, body))
-                } else {
-                    Err((count, body))
-                }
-            },
-        )
+        .run_checked(&api, |rows| {
+            let (_, count, body) = outcome(rows);
+            if count == 1 {
+                Ok((count, body))
+            } else {
+                Err((count, body))
+            }
+        })
         .await
         .map_err(|source| db_error(caller, source))?;
     decided.map_err(|(rows, _)| RestError::NotSingular { rows })
 }
 
+/// The caller of a REST request, taken from its headers (and `?apikey=`).
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = RestError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        state.rest_caller(&parts.headers, parts.uri.query())
+    }
+}
+
 /// What every table request starts with: who calls, on which relation, asking what.
 struct TableRequest {
     caller: Caller,
+    method: Method,
     schema: Arc<Schema>,
     name: String,
     prefer: Prefer,
     query: Query,
 }
 
-impl TableRequest {
-    fn new(
-        state: &AppState,
-        name: String,
-        headers: &HeaderMap,
-        raw: Option<&str>,
-    ) -> Result<Self, RestError> {
-        let caller = state.rest_caller(headers, raw)?;
+impl FromRequestParts<Arc<AppState>> for TableRequest {
+    type Rejection = RestError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let Path(name) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| RestError::InvalidBody(e.to_string()))?;
         let schema = state.schema();
         if !schema.relations.contains_key(&name) {
             return Err(RestError::UnknownRelation(name));
         }
         Ok(Self {
             caller,
+            method: parts.method.clone(),
             schema,
             name,
-            prefer: Prefer::from(headers),
-            query: Query::parse(&pairs(raw), |_| false)?,
+            prefer: Prefer::from(&parts.headers),
+            query: Query::parse(&pairs(parts.uri.query()), |_| false)?,
         })
     }
+}
 
+impl TableRequest {
     fn relation(&self) -> &Relation {
         // Checked in `new`, and the schema is immutable.
         &self.schema.relations[&self.name]
@@ -265,13 +290,9 @@ impl TableRequest {
 
 async fn read(
     State(state): State<Arc<AppState>>,
-    Path(relation): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    mut request: TableRequest,
 ) -> Result<Response, RestError> {
-    let mut request = TableRequest::new(&state, relation, &headers, raw.as_deref())?;
-    apply_range(&mut request.query, &headers);
+    apply_range(&mut request.query, &request.prefer);
     let prefer = &request.prefer;
     let statement = sql::select(
         request.relation(),
@@ -282,8 +303,7 @@ async fn read(
     let rows = run(
         &state,
         &request.caller,
-        &method,
-        &request.path(),
+        (&request.method, &request.path()),
         true,
         Finish::Commit,
         &statement,
@@ -367,13 +387,9 @@ fn returning(prefer: &Prefer) -> Returning {
 
 async fn insert(
     State(state): State<Arc<AppState>>,
-    Path(relation): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    request: TableRequest,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let request = TableRequest::new(&state, relation, &headers, raw.as_deref())?;
     let prefer = &request.prefer;
     let (columns, payload) = payload(&body)?;
     if payload == "[]" {
@@ -391,7 +407,7 @@ async fn insert(
         payload,
         returning(prefer),
     )?;
-    let (_, body) = run_write(&state, &method, &request, &statement).await?;
+    let (_, body) = run_write(&state, &request, &statement).await?;
     let body = if prefer.representation {
         body.unwrap_or_else(|| "[]".into())
     } else {
@@ -402,13 +418,9 @@ async fn insert(
 
 async fn update(
     State(state): State<Arc<AppState>>,
-    Path(relation): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    request: TableRequest,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let request = TableRequest::new(&state, relation, &headers, raw.as_deref())?;
     if request.query.filters.is_empty() {
         return Err(RestError::UnsafeWrite("UPDATE"));
     }
@@ -428,24 +440,20 @@ async fn update(
         payload,
         returning(prefer),
     )?;
-    let (_, body) = run_write(&state, &method, &request, &statement).await?;
+    let (_, body) = run_write(&state, &request, &statement).await?;
     Ok(write_response(prefer, StatusCode::OK, body))
 }
 
 async fn delete(
     State(state): State<Arc<AppState>>,
-    Path(relation): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    request: TableRequest,
 ) -> Result<Response, RestError> {
-    let request = TableRequest::new(&state, relation, &headers, raw.as_deref())?;
     if request.query.filters.is_empty() {
         return Err(RestError::UnsafeWrite("DELETE"));
     }
     let prefer = &request.prefer;
     let statement = sql::delete(request.relation(), &request.query, returning(prefer))?;
-    let (_, body) = run_write(&state, &method, &request, &statement).await?;
+    let (_, body) = run_write(&state, &request, &statement).await?;
     Ok(write_response(prefer, StatusCode::OK, body))
 }
 
@@ -466,15 +474,40 @@ fn write_response(prefer: &Prefer, status: StatusCode, body: Option<String>) -> 
     }
 }
 
+/// What every function call starts with: who calls which function, asking what.
+struct RpcRequest {
+    caller: Caller,
+    method: Method,
+    name: String,
+    prefer: Prefer,
+}
+
+impl FromRequestParts<Arc<AppState>> for RpcRequest {
+    type Rejection = RestError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let Path(name) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| RestError::InvalidBody(e.to_string()))?;
+        Ok(Self {
+            caller,
+            method: parts.method.clone(),
+            name,
+            prefer: Prefer::from(&parts.headers),
+        })
+    }
+}
+
 async fn call_post(
     State(state): State<Arc<AppState>>,
-    Path(function): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    request: RpcRequest,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let caller = state.rest_caller(&headers, raw.as_deref())?;
     let args = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
     } else {
@@ -493,25 +526,19 @@ async fn call_post(
         }
     };
     let query = Query::parse(&pairs(raw.as_deref()), |_| false)?;
-    call(
-        &state, &caller, &method, &headers, &function, args, query, false,
-    )
-    .await
+    call(&state, request, args, query, false).await
 }
 
 async fn call_get(
     State(state): State<Arc<AppState>>,
-    Path(function): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    request: RpcRequest,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, RestError> {
-    let caller = state.rest_caller(&headers, raw.as_deref())?;
     let schema = state.schema();
     let is_argument = |key: &str| {
         schema
             .functions
-            .get(&function)
+            .get(&request.name)
             .is_some_and(|fs| fs.iter().any(|f| f.arguments.iter().any(|a| a.name == key)))
     };
     let query = Query::parse(&pairs(raw.as_deref()), is_argument)?;
@@ -520,39 +547,37 @@ async fn call_get(
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    call(
-        &state, &caller, &method, &headers, &function, args, query, true,
-    )
-    .await
+    call(&state, request, args, query, true).await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn call(
     state: &AppState,
-    caller: &Caller,
-    method: &Method,
-    headers: &HeaderMap,
-    name: &str,
+    request: RpcRequest,
     args: serde_json::Map<String, Value>,
     mut query: Query,
     via_get: bool,
 ) -> Result<Response, RestError> {
+    let RpcRequest {
+        caller,
+        method,
+        name,
+        prefer,
+    } = request;
     let schema = state.schema();
     let mut given: Vec<&str> = args.keys().map(String::as_str).collect();
     given.sort_unstable();
     let function = schema
         .functions
-        .get(name)
+        .get(&name)
         .and_then(|overloads| overloads.iter().find(|f| f.accepts(&given)))
         .ok_or_else(|| RestError::UnknownFunction {
-            name: name.to_string(),
+            name: name.clone(),
             args: given.join(", "),
         })?;
     if via_get && !function.read_only {
         return Err(RestError::VolatileGet);
     }
-    let prefer = Prefer::from(headers);
-    apply_range(&mut query, headers);
+    apply_range(&mut query, &prefer);
     let statement = sql::call(
         function,
         &given,
@@ -564,9 +589,8 @@ async fn call(
     let path = format!("/rpc/{name}");
     let rows = run(
         state,
-        caller,
-        method,
-        &path,
+        &caller,
+        (&method, &path),
         function.read_only,
         prefer.finish(),
         &statement,
