@@ -54,6 +54,15 @@ impl AuthError {
         )
     }
 
+    /// The user an access token names is gone.
+    pub fn user_not_found() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "user_not_found",
+            "User from sub claim in JWT does not exist",
+        )
+    }
+
     pub fn not_admin() -> Self {
         Self::new(StatusCode::FORBIDDEN, "not_admin", "User not allowed")
     }

@@ -1,7 +1,9 @@
-//! Users, sessions and refresh tokens in the `auth` schema, reached as
-//! `supabase_auth_admin` (the role GoTrue connects as).
+//! Users, sessions, refresh tokens and one-time codes in the `auth` schema, reached as
+//! `supabase_auth_admin` (the role GoTrue connects as). Every statement the auth routes
+//! run is here.
 
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha224};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -34,6 +36,125 @@ pub async fn user_json(client: &Client, id: Uuid) -> Result<Option<Value>, AuthE
     let sql =
         format!("select {USER_JSON} from auth.users u where u.id = $1 and u.deleted_at is null");
     Ok(client.query_opt(&sql, &[&id]).await?.map(|row| row.get(0)))
+}
+
+/// Every user that is not deleted, oldest first, in one query.
+pub async fn list_users(client: &Client) -> Result<Vec<Value>, AuthError> {
+    let sql = format!(
+        "select coalesce(jsonb_agg({USER_JSON} order by u.created_at), '[]')
+           from auth.users u where u.deleted_at is null"
+    );
+    let users: Value = client.query_one(&sql, &[]).await?.get(0);
+    Ok(match users {
+        Value::Array(users) => users,
+        _ => Vec::new(),
+    })
+}
+
+/// Deletes a user; their sessions, identities and jobs go with them (ON DELETE
+/// CASCADE). False if there was no such user.
+pub async fn delete_user(client: &Client, id: Uuid) -> Result<bool, AuthError> {
+    Ok(client
+        .execute("delete from auth.users where id = $1", &[&id])
+        .await?
+        > 0)
+}
+
+/// A new email address for `user`; `email_exists` if another user has it.
+pub async fn set_email(client: &Client, user: Uuid, email: &str) -> Result<(), AuthError> {
+    match client
+        .execute(
+            "update auth.users set email = $2, updated_at = now() where id = $1",
+            &[&user, &email],
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.code().is_some_and(|c| c.code() == "23505") => Err(AuthError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "email_exists",
+            "A user with this email address has already been registered",
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub async fn set_password_hash(client: &Client, user: Uuid, hash: &str) -> Result<(), AuthError> {
+    client
+        .execute(
+            "update auth.users set encrypted_password = $2, updated_at = now() where id = $1",
+            &[&user, &hash],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Merges `data` (an object) into the user's metadata.
+pub async fn merge_user_metadata(
+    client: &Client,
+    user: Uuid,
+    data: &Value,
+) -> Result<(), AuthError> {
+    client
+        .execute(
+            "update auth.users set raw_user_meta_data = coalesce(raw_user_meta_data, '{}') || $2,
+                    updated_at = now()
+              where id = $1",
+            &[&user, data],
+        )
+        .await?;
+    Ok(())
+}
+
+/// How GoTrue stores an emailed code: never the code, a hash of address and code.
+fn otp_hash(email: &str, code: &str) -> String {
+    let digest = Sha224::digest(format!("{email}{code}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Keeps `code` (hashed) as the user's one emailed code, replacing an earlier one.
+pub async fn save_email_code(
+    client: &Client,
+    user: Uuid,
+    email: &str,
+    code: &str,
+) -> Result<(), AuthError> {
+    client
+        .execute(
+            "insert into auth.one_time_tokens (user_id, token_type, token_hash, relates_to)
+             values ($1, 'email_otp', $2, $3)
+             on conflict (user_id, token_type) do update
+               set token_hash = excluded.token_hash, relates_to = excluded.relates_to,
+                   created_at = now(), updated_at = now()",
+            &[&user, &otp_hash(email, code), &email],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Uses up the emailed `code` of `email` if it is valid and younger than
+/// `lifetime_seconds`, confirming the address: answers the user, or `None`.
+pub async fn use_email_code(
+    client: &Client,
+    email: &str,
+    code: &str,
+    lifetime_seconds: f64,
+) -> Result<Option<Uuid>, AuthError> {
+    let row = client
+        .query_opt(
+            "with used as (
+               delete from auth.one_time_tokens t using auth.users u
+                where t.user_id = u.id and lower(u.email) = $1 and t.token_type = 'email_otp'
+                  and t.token_hash = $2
+                  and t.created_at > now() at time zone 'utc' - make_interval(secs => $3)
+                returning u.id)
+             update auth.users u set email_confirmed_at = coalesce(u.email_confirmed_at, now())
+               from used where u.id = used.id
+             returning u.id",
+            &[&email, &otp_hash(email, code), &lifetime_seconds],
+        )
+        .await?;
+    Ok(row.map(|row| row.get(0)))
 }
 
 pub async fn find_by_email(client: &Client, email: &str) -> Result<Option<Credentials>, AuthError> {
