@@ -10,8 +10,8 @@ use jobdeck_core::{
 };
 
 use crate::{
-    ipc::commands,
-    shell::{AppInfo, ConnectionView, Preferences, SignUpOutcome},
+    ipc::{AppInfo, ConnectionView, Preferences, SignUpOutcome, commands},
+    shell::Shell,
 };
 
 commands! {

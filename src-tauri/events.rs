@@ -6,7 +6,11 @@
 //! [`POLL`] and at once whenever this app changed something. The UI applies both the
 //! same way: a job's newer version replaces the older.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use chrono::Utc;
 use jobdeck_core::{
@@ -17,13 +21,9 @@ use serde::Serialize;
 use tauri::{AppHandle, Emitter};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::error::RecvError;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use ts_rs::TS;
 
-use crate::{
-    shell::{Connection, Language},
-    stores::Stores,
-};
+use crate::{connection::Connection, ipc::Language, stores::Stores};
 
 pub const APP_EVENT: &str = "jobdeck://event";
 
@@ -63,15 +63,10 @@ fn emit(handle: &AppHandle, event: AppEvent) {
     }
 }
 
-/// Starts the tasks that carry `connection`'s changes to the UI; they end when `stop`
-/// is cancelled.
-pub fn watch(
-    handle: &AppHandle,
-    stores: &Stores,
-    connection: &Connection,
-    tasks: &TaskTracker,
-    stop: &CancellationToken,
-) {
+/// Starts the tasks that carry `connection`'s changes to the UI, in the connection's
+/// own tracker; they end when the connection closes.
+pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
+    let (tasks, stop) = (&connection.tasks, &connection.stop);
     // The worker's own jobs: instant.
     let mut events = connection.worker.events();
     let (h, s, poke, worker) = (
@@ -210,20 +205,8 @@ fn notify(handle: &AppHandle, stores: &Stores, job: &Job) {
         Language::En => false,
         Language::System => std::env::var("LANG").is_ok_and(|l| l.starts_with("ja")),
     };
-    let (title, body) = match (job.status, japanese) {
-        (JobStatus::Finished, false) => {
-            ("Job finished", format!("{} #{} finished", job.kind, job.id))
-        }
-        (JobStatus::Finished, true) => (
-            "ジョブが完了しました",
-            format!("{} #{} が完了しました", job.kind, job.id),
-        ),
-        (JobStatus::Failed, false) => ("Job failed", format!("{} #{} failed", job.kind, job.id)),
-        (JobStatus::Failed, true) => (
-            "ジョブが失敗しました",
-            format!("{} #{} が失敗しました", job.kind, job.id),
-        ),
-        _ => return,
+    let Some((title, body)) = notification(japanese, job) else {
+        return;
     };
     // No notification daemon (a headless session) is not worth more than a line.
     if let Err(error) = handle
@@ -234,5 +217,69 @@ fn notify(handle: &AppHandle, stores: &Stores, job: &Job) {
         .show()
     {
         tracing::debug!(%error, "could not show a notification");
+    }
+}
+
+/// The UI's texts (`ui/src/locales/`), read once: the notifications say what the UI
+/// would, in its words.
+fn texts(japanese: bool) -> &'static HashMap<String, String> {
+    static EN: OnceLock<HashMap<String, String>> = OnceLock::new();
+    static JA: OnceLock<HashMap<String, String>> = OnceLock::new();
+    let (cell, json) = if japanese {
+        (&JA, include_str!("../ui/src/locales/ja.json"))
+    } else {
+        (&EN, include_str!("../ui/src/locales/en.json"))
+    };
+    cell.get_or_init(|| serde_json::from_str(json).unwrap_or_default())
+}
+
+/// The title and body of the notification for `job`, if its status has one.
+fn notification(japanese: bool, job: &Job) -> Option<(String, String)> {
+    let key = match job.status {
+        JobStatus::Finished => "notify.finished",
+        JobStatus::Failed => "notify.failed",
+        _ => return None,
+    };
+    let texts = texts(japanese);
+    let title = texts.get(&format!("{key}Title"))?.clone();
+    let body = texts
+        .get(key)?
+        .replace("{kind}", &job.kind)
+        .replace("{id}", &job.id.to_string());
+    Some((title, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use jobdeck_core::{Job, JobStatus};
+    use serde_json::json;
+
+    fn job(status: JobStatus) -> Job {
+        serde_json::from_value(json!({
+            "id": 7, "uuid": "u", "kind": "hello", "status": status, "context": {},
+            "result": null, "error": null, "history": [], "progress": null,
+            "progress_message": null, "attempt": 1, "max_attempts": 3, "priority": 0,
+            "run_at": "2026-01-01T00:00:00Z", "locked_by": null, "locked_until": null,
+            "cancel_requested_at": null, "idempotency_key": null,
+            "created_at": "2026-01-01T00:00:00Z", "started_at": null, "ended_at": null,
+            "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("a job")
+    }
+
+    #[test]
+    fn notifications_use_the_uis_texts_in_both_languages() {
+        assert_eq!(
+            super::notification(false, &job(JobStatus::Finished)),
+            Some(("Job finished".into(), "hello #7 finished".into()))
+        );
+        assert_eq!(
+            super::notification(true, &job(JobStatus::Failed)),
+            Some((
+                "ジョブが失敗しました".into(),
+                "hello #7 が失敗しました".into()
+            ))
+        );
+        assert_eq!(super::notification(false, &job(JobStatus::Waiting)), None);
     }
 }

@@ -1,14 +1,68 @@
-//! The IPC surface: every command the web UI may call, declared once.
+//! The IPC surface: how commands are declared, how they fail, and the app's own types
+//! that cross to the web UI (the core's cross too; see `bindings`).
 //!
 //! [`commands!`] turns each declaration into a Tauri command *and* into its typed
 //! TypeScript wrapper, so the UI's bindings (`ui/src/bindings.ts`) are generated from
-//! the same signatures Tauri registers and cannot drift from them unnoticed: a test
-//! compares the committed file with what [`typescript`] produces.
+//! the same signatures Tauri registers and cannot drift from them unnoticed.
 
-use serde::Serialize;
-use ts_rs::{Config, TS};
+use jobdeck_core::{ErrorBody, SessionState, worker::WorkerStatus};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
-use jobdeck_core::ErrorBody;
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// What the UI shows about the connection.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ConnectionView {
+    pub url: String,
+    /// Whether this is the local sandbox.
+    pub sandbox: bool,
+    pub session: SessionState,
+    pub worker: WorkerStatus,
+}
+
+/// How a sign-up ended.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SignUpOutcome {
+    SignedIn {
+        session: SessionState,
+    },
+    /// The project confirms email addresses first: follow the link, then sign in.
+    ConfirmationSent {
+        email: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// The system's language when it is one the app speaks, else English.
+    #[default]
+    System,
+    En,
+    Ja,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct Preferences {
+    pub theme: Theme,
+    pub language: Language,
+}
 
 /// How every command fails: `{code, message, field?}`, the core's error body.
 #[derive(Debug)]
@@ -34,7 +88,8 @@ impl From<jobdeck_core::worker::EnqueueError> for CommandError {
 
 /// Declares the commands. Each is written
 /// `async fn name(shell, arg: Type, ...) -> Output { body }`, where `shell` names the
-/// app's [`Shell`](crate::shell::Shell) and the body returns `Result<Output, CommandError>`.
+/// app's `Shell` (a name the invoking module brings into scope) and the body returns
+/// `Result<Output, CommandError>`.
 macro_rules! commands {
     ($(
         $(#[doc = $doc:literal])*
@@ -48,7 +103,7 @@ macro_rules! commands {
                 $(#[doc = $doc])*
                 #[tauri::command]
                 pub async fn $name(
-                    state: tauri::State<'_, std::sync::Arc<$crate::shell::Shell>>,
+                    state: tauri::State<'_, std::sync::Arc<Shell>>,
                     $($arg: $ty),*
                 ) -> Result<$ret, $crate::ipc::CommandError> {
                     let $shell = std::sync::Arc::clone(&state);
@@ -124,82 +179,8 @@ pub fn wrapper(name: &str, docs: &[&str], args: &[(&str, String)], ret: &str) ->
     out
 }
 
-/// Declares `T` as an exported TypeScript type (with its doc comment).
-fn declare<T: TS>(cfg: &Config) -> String {
-    let docs = T::docs()
-        .map(|d| format!("{}\n", d.trim_end()))
-        .unwrap_or_default();
-    format!("\n{docs}export {}\n", T::decl(cfg))
-}
-
-/// The whole of `ui/src/bindings.ts`.
-pub fn typescript() -> String {
-    use crate::{events::AppEvent, shell};
-    use jobdeck_core::{
-        BulkAction, ErrorCode, Job, JobFilter, JobStatus, NewJob, Page, SessionState, User,
-        worker::{KindInfo, WorkerStatus},
-    };
-    let cfg = Config::new().with_large_int("number");
-    let mut out = String::from(
-        "// Generated from the Rust types by `cargo test -p jobdeck-app` (see src-tauri/ipc.rs).\n\
-         // Do not edit: change the Rust side and run `./x bindings`.\n\
-         /* eslint-disable */\n\n\
-         import { invoke } from \"@tauri-apps/api/core\";\n",
-    );
-    for decl in [
-        declare::<serde_json::Value>(&cfg),
-        declare::<ErrorCode>(&cfg),
-        declare::<ErrorBody>(&cfg),
-        declare::<JobStatus>(&cfg),
-        declare::<Job>(&cfg),
-        declare::<NewJob>(&cfg),
-        declare::<JobFilter>(&cfg),
-        declare::<Page>(&cfg),
-        declare::<BulkAction>(&cfg),
-        declare::<KindInfo>(&cfg),
-        declare::<User>(&cfg),
-        declare::<SessionState>(&cfg),
-        declare::<WorkerStatus>(&cfg),
-        declare::<shell::AppInfo>(&cfg),
-        declare::<shell::ConnectionView>(&cfg),
-        declare::<shell::SignUpOutcome>(&cfg),
-        declare::<shell::Preferences>(&cfg),
-        declare::<shell::Theme>(&cfg),
-        declare::<shell::Language>(&cfg),
-        declare::<AppEvent>(&cfg),
-    ] {
-        out += &decl;
-    }
-    out += &format!(
-        "\n/** The event every change is announced on; its payload is an `AppEvent`. */\n\
-         export const APP_EVENT = \"{}\";\n",
-        crate::events::APP_EVENT
-    );
-    out += &crate::commands::typescript(&cfg);
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    /// The committed bindings are what the Rust types say; `JOBDECK_WRITE_BINDINGS=1`
-    /// rewrites them (`./x bindings`).
-    #[test]
-    fn typescript_bindings_match_the_rust_types() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/src/bindings.ts");
-        let generated = super::typescript();
-        if std::env::var_os("JOBDECK_WRITE_BINDINGS").is_some() {
-            std::fs::write(&path, &generated).expect("writing the bindings");
-            return;
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "ui/src/bindings.ts is out of date with the Rust types: run `./x bindings` and commit it"
-        );
-    }
-
     #[test]
     fn argument_names_follow_tauri() {
         assert_eq!(super::camel("idempotency_key"), "idempotencyKey");

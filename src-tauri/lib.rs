@@ -3,17 +3,19 @@
 //! # Layout
 //! - [`run`]: owns the tokio runtime, builds the Tauri app, and shuts everything down
 //!   when the last window closes.
-//! - [`shell`]: the app's state: the connection to a project (session owner, jobs
+//! - [`shell`]: the app's state: the [`connection`] to a project (session owner, jobs
 //!   client, worker) and the one-click [`sandbox`].
-//! - [`ipc`] and [`commands`]: every command the web UI calls, declared once, with the
-//!   generated TypeScript bindings in `ui/src/bindings.ts`.
+//! - [`ipc`] and [`commands`]: every command the web UI calls, declared once, and the
+//!   app's types that cross to the UI; [`bindings`] generates `ui/src/bindings.ts`.
 //! - [`events`]: what the UI hears: job changes, progress, session and worker state.
 //! - [`stores`]: settings and the session in tauri-plugin-store files.
 //!
 //! The app holds no business logic: job, session and worker behaviour lives in the
 //! Tauri-free crates under `crates/`.
 
+pub mod bindings;
 pub mod commands;
+pub mod connection;
 pub mod events;
 pub mod ipc;
 pub mod sandbox;
@@ -68,10 +70,9 @@ pub fn run() -> i32 {
             // running jobs are handed back rather than left to their leases.
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
-                if let Some(signal) = termination().await {
-                    tracing::info!(signal, "stopping");
-                    handle.exit(0);
-                }
+                let signal = jobdeck_core::signals::termination().await;
+                tracing::info!(signal, "stopping");
+                handle.exit(0);
             });
             Ok(())
         })
@@ -95,18 +96,4 @@ pub fn run() -> i32 {
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     code
-}
-
-/// Resolves with the name of the first SIGTERM, SIGINT or SIGHUP; `None` if they
-/// cannot be watched (the app then only stops when its window closes).
-async fn termination() -> Option<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok()?;
-    let mut int = signal(SignalKind::interrupt()).ok()?;
-    let mut hup = signal(SignalKind::hangup()).ok()?;
-    tokio::select! {
-        _ = term.recv() => Some("SIGTERM"),
-        _ = int.recv() => Some("SIGINT"),
-        _ = hup.recv() => Some("SIGHUP"),
-    }
 }

@@ -1,8 +1,7 @@
-//! The app's state: which project it is connected to, the session, the worker, and the
-//! background tasks that carry their changes to the UI.
+//! The app's state: which project it is connected to, and the one-click sandbox.
 //!
-//! One [`Shell`] lives for the whole app. Connecting to a project creates a
-//! [`Connection`] that owns a session owner, a jobs client, a worker and their tasks;
+//! One [`Shell`] lives for the whole app. Connecting to a project opens a
+//! [`Connection`] (a session owner, a jobs client, a worker and their tasks);
 //! replacing or closing it stops all of them. Locks guard only quick reads and swaps
 //! and are never held across an `.await`.
 
@@ -11,124 +10,19 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use jobdeck_core::{
-    AuthClient, Error, JobsClient, Project, SessionOwner, SessionState,
-    kinds::builtin,
-    worker::{Worker, WorkerConfig, WorkerHandle, WorkerStatus},
-};
-use serde::{Deserialize, Serialize};
+use jobdeck_core::{AuthClient, Error, Project, SessionOwner, worker::WorkerConfig};
 use tauri::AppHandle;
-use tokio::sync::Notify;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use ts_rs::TS;
 
-use crate::{events, sandbox::LocalSandbox, stores::Stores};
-
-/// How long running jobs may take to finish when the app closes or the user signs out
-/// before they are stopped and handed back.
-const GRACE: Duration = Duration::from_secs(3);
-
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct AppInfo {
-    pub name: String,
-    pub version: String,
-}
-
-/// What the UI shows about the connection.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct ConnectionView {
-    pub url: String,
-    /// Whether this is the local sandbox.
-    pub sandbox: bool,
-    pub session: SessionState,
-    pub worker: WorkerStatus,
-}
-
-/// How a sign-up ended.
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum SignUpOutcome {
-    SignedIn {
-        session: SessionState,
-    },
-    /// The project confirms email addresses first: follow the link, then sign in.
-    ConfirmationSent {
-        email: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum Theme {
-    #[default]
-    System,
-    Light,
-    Dark,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum Language {
-    /// The system's language when it is one the app speaks, else English.
-    #[default]
-    System,
-    En,
-    Ja,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(default)]
-pub struct Preferences {
-    pub theme: Theme,
-    pub language: Language,
-}
-
-/// The project the app was last connected to, kept in the settings store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedProject {
-    pub url: String,
-    pub key: String,
-    /// The local sandbox: found or started again on the next launch.
-    #[serde(default)]
-    pub sandbox: bool,
-}
-
-/// Everything that exists while the app is connected to one project.
-#[derive(Debug)]
-pub struct Connection {
-    pub project: Project,
-    pub sandbox: bool,
-    pub session: Arc<SessionOwner>,
-    pub jobs: JobsClient,
-    pub worker: WorkerHandle,
-    /// Wakes the change feed at once (this app changed something).
-    pub poke: Arc<Notify>,
-    stop: CancellationToken,
-    tasks: TaskTracker,
-}
-
-impl Connection {
-    pub fn view(&self) -> ConnectionView {
-        ConnectionView {
-            url: self.project.url().to_string(),
-            sandbox: self.sandbox,
-            session: self.session.watch().borrow().clone(),
-            worker: self.worker.status(),
-        }
-    }
-
-    /// Stops claiming, lets running jobs finish for a moment, hands the rest back, then
-    /// stops the tasks that watched this connection.
-    async fn close(&self) {
-        self.worker.shutdown(GRACE).await;
-        self.stop.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
-    }
-}
+use crate::{
+    connection::Connection,
+    events,
+    ipc::ConnectionView,
+    sandbox::LocalSandbox,
+    stores::{SavedProject, Stores},
+};
 
 #[derive(Debug)]
 pub struct Shell {
@@ -154,21 +48,13 @@ impl Shell {
         sandbox_by_default: bool,
         launched: Instant,
     ) -> Self {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default();
-        let worker_name = format!(
-            "desktop-{}-{}",
-            if host.is_empty() { "host" } else { &host },
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
         Self {
             handle,
             stores,
             connection: Mutex::new(None),
             sandbox: Mutex::new(None),
             switching: tokio::sync::Mutex::new(()),
-            worker_name,
+            worker_name: WorkerConfig::unique_name("desktop"),
             sandbox_by_default,
             launched,
             shown: AtomicBool::new(false),
@@ -261,28 +147,9 @@ impl Shell {
         self.close_connection().await;
         let store = self.stores.session(&saved.url);
         let session = SessionOwner::new(auth, Arc::new(store))?;
-        let jobs = JobsClient::new(&project, Arc::clone(&session));
-        let config = WorkerConfig::new(self.worker_name.clone());
-        let worker = Worker::new(config, builtin(), jobs.clone()).start();
-        let stop = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let connection = Arc::new(Connection {
-            project,
-            sandbox: saved.sandbox,
-            session,
-            jobs,
-            worker,
-            poke: Arc::new(Notify::new()),
-            stop,
-            tasks,
-        });
-        events::watch(
-            &self.handle,
-            &self.stores,
-            &connection,
-            &connection.tasks,
-            &connection.stop,
-        );
+        let connection =
+            Connection::open(project, saved.sandbox, session, self.worker_name.clone());
+        events::watch(&self.handle, &self.stores, &connection);
         self.stores.set_project(Some(&saved))?;
         *self.connection.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&connection));
         Ok(connection.view())

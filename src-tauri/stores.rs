@@ -5,11 +5,21 @@
 use std::{fmt, os::unix::fs::PermissionsExt, path::Path, sync::Arc};
 
 use jobdeck_core::{Error, Session, SessionStore};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tauri::{AppHandle, Wry};
 use tauri_plugin_store::Store;
 
-use crate::shell::{Preferences, SavedProject};
+use crate::ipc::Preferences;
+
+/// The project the app was last connected to, kept in the settings store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedProject {
+    pub url: String,
+    pub key: String,
+    /// The local sandbox: found or started again on the next launch.
+    #[serde(default)]
+    pub sandbox: bool,
+}
 
 const SETTINGS: &str = "settings.json";
 const SESSIONS: &str = "session.json";

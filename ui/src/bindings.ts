@@ -1,4 +1,4 @@
-// Generated from the Rust types by `cargo test -p jobdeck-app` (see src-tauri/ipc.rs).
+// Generated from the Rust types by `cargo test -p jobdeck-app` (see src-tauri/bindings.rs).
 // Do not edit: change the Rust side and run `./x bindings`.
 /* eslint-disable */
 

@@ -8,7 +8,9 @@
 //!   [`jobs::feed`], the changes made to them anywhere.
 //! - [`worker`]: job kinds, their registry, and the worker that runs them in
 //!   background tasks; [`kinds`]: the built-in kinds.
-//! - [`error`]: one error type and the codes the UI and the CLI branch on.
+//! - [`error`]: one error type and the codes the UI and the CLI branch on; `response`
+//!   reads Supabase's answers into values or those errors.
+//! - [`signals`]: the signals that end a Jobdeck process cleanly.
 //!
 //! Everything runs as the signed-in user: the database's row-level security, not this
 //! crate, decides what the user may see and change.
@@ -18,6 +20,8 @@ pub mod error;
 pub mod jobs;
 pub mod kinds;
 pub mod project;
+mod response;
+pub mod signals;
 pub mod worker;
 
 pub use auth::{

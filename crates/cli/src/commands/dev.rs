@@ -124,22 +124,11 @@ async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("stopping: finishing requests in flight, then PostgreSQL");
+/// Ctrl-C, SIGTERM or SIGHUP.
+async fn shutdown_signal() {
+    let signal = jobdeck_core::signals::termination().await;
+    tracing::info!(
+        signal,
+        "stopping: finishing requests in flight, then PostgreSQL"
+    );
 }

@@ -4,7 +4,7 @@ use std::{process::ExitCode, time::Duration};
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use jobdeck_core::{Job, JobFilter, JobStatus, NewJob, kinds::builtin};
+use jobdeck_core::{Job, JobFilter, JobStatus, NewJob, kinds::builtin, worker::EnqueueError};
 use serde_json::{Map, Value};
 
 use super::{Context, out};
@@ -65,21 +65,24 @@ fn input(args: &EnqueueArgs) -> Result<Value, exit::Invalid> {
 
 pub async fn enqueue(ctx: &Context, args: EnqueueArgs) -> anyhow::Result<ExitCode> {
     let context = input(&args)?;
-    // Checked here against the kind's input type, so nothing invalid is enqueued.
-    builtin()
-        .validate(&args.kind, &context)
-        .map_err(|invalid| exit::Invalid(format!("invalid input for {}: {invalid}", args.kind)))?;
     let jobs = ctx.jobs()?;
-    let job = jobs
-        .enqueue(&NewJob {
-            kind: args.kind.clone(),
-            context,
-            run_at: args.run_at,
-            priority: args.priority,
-            max_attempts: args.max_attempts,
-            idempotency_key: args.idempotency_key.clone(),
-        })
-        .await?;
+    let new = NewJob {
+        kind: args.kind.clone(),
+        context,
+        run_at: args.run_at,
+        priority: args.priority,
+        max_attempts: args.max_attempts,
+        idempotency_key: args.idempotency_key.clone(),
+    };
+    let job = builtin()
+        .enqueue(&jobs, &new)
+        .await
+        .map_err(|error| match error {
+            EnqueueError::Invalid(invalid) => {
+                exit::Invalid(format!("invalid input for {}: {invalid}", args.kind)).into()
+            }
+            EnqueueError::Api(error) => anyhow::Error::from(error),
+        })?;
     if !args.wait {
         ctx.print(&job, &format!("Enqueued job {} ({}).", job.id, job.kind));
         return Ok(ExitCode::SUCCESS);
@@ -297,7 +300,7 @@ pub async fn watch(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
             table(&page.jobs)
         ));
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            _ = jobdeck_core::signals::termination() => return Ok(ExitCode::SUCCESS),
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }

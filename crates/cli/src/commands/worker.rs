@@ -9,7 +9,7 @@ use jobdeck_core::{
     worker::{Worker, WorkerConfig, WorkerEvent},
 };
 
-use super::{Context, dev::shutdown_signal, out};
+use super::{Context, out};
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -35,13 +35,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .session()
         .user()
         .ok_or(jobdeck_core::Error::SignedOut)?;
-    let name = format!(
-        "cli-{}-{}",
-        std::fs::read_to_string("/etc/hostname")
-            .unwrap_or_default()
-            .trim(),
-        std::process::id()
-    );
+    let name = WorkerConfig::unique_name("cli");
     let mut config = WorkerConfig::new(name.clone());
     config.concurrency = args.concurrency.into();
     config.kinds = (!args.kinds.is_empty()).then_some(args.kinds);
@@ -82,7 +76,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
             }
         }
     });
-    shutdown_signal().await;
+    jobdeck_core::signals::termination().await;
     eprintln!(
         "Stopping: letting running jobs finish for up to {} s, then handing them back.",
         args.grace

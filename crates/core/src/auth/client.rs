@@ -127,23 +127,7 @@ impl AuthClient {
     ) -> Result<T, Error> {
         let url = self.project.auth_url(path);
         let response = request.send().await.map_err(|e| Error::network(&url, &e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::network(&url, &e))?;
-        if !status.is_success() {
-            return Err(parse_error(status, &bytes));
-        }
-        let bytes = if bytes.is_empty() {
-            &b"null"[..]
-        } else {
-            &bytes[..]
-        };
-        serde_json::from_slice(bytes).map_err(|e| Error::Protocol {
-            url,
-            reason: e.to_string(),
-        })
+        crate::response::decode(response, &url, parse_error).await
     }
 
     pub async fn sign_up(&self, email: &str, password: &str) -> Result<SignUp, Error> {

@@ -182,6 +182,19 @@ impl fmt::Debug for JobsClient {
     }
 }
 
+/// PostgREST's `{code, message, details}`.
+fn parse_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    Error::Api {
+        status: status.as_u16(),
+        code: body["code"].as_str().unwrap_or("unknown").to_string(),
+        message: body["message"]
+            .as_str()
+            .map_or_else(|| format!("the REST API answered {status}"), str::to_string),
+        details: body["details"].as_str().map(str::to_string),
+    }
+}
+
 /// PostgREST's answer to a JWT it cannot verify (PGRST301) or whose claims it refuses
 /// (PGRST303, e.g. expired).
 fn token_refused(error: &Error) -> bool {
@@ -231,38 +244,16 @@ impl JobsClient {
         builder: postgrest::Builder,
     ) -> Result<(T, Option<String>), Error> {
         let request = builder.auth(token.expose()).build();
-        let network = |e: reqwest::Error| Error::Network {
-            url: self.url.clone(),
-            reason: e.to_string(),
-        };
-        let response = request.send().await.map_err(network)?;
-        let status = response.status();
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::network(&self.url, &e))?;
         let range = response
             .headers()
             .get("content-range")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = response.bytes().await.map_err(network)?;
-        if !status.is_success() {
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            return Err(Error::Api {
-                status: status.as_u16(),
-                code: body["code"].as_str().unwrap_or("unknown").to_string(),
-                message: body["message"]
-                    .as_str()
-                    .map_or_else(|| format!("the REST API answered {status}"), str::to_string),
-                details: body["details"].as_str().map(str::to_string),
-            });
-        }
-        let bytes = if bytes.is_empty() {
-            &b"null"[..]
-        } else {
-            &bytes[..]
-        };
-        let value = serde_json::from_slice(bytes).map_err(|e| Error::Protocol {
-            url: self.url.clone(),
-            reason: e.to_string(),
-        })?;
+        let value = crate::response::decode(response, &self.url, parse_error).await?;
         Ok((value, range))
     }
 

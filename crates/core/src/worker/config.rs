@@ -39,6 +39,19 @@ impl WorkerConfig {
         }
     }
 
+    /// A worker name unique to this process on this machine: `<role>-<host>-<random>`
+    /// (`desktop-…`, `cli-…`), so the lease on a job says which machine runs it.
+    pub fn unique_name(role: &str) -> String {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        format!(
+            "{role}-{}-{}",
+            if host.is_empty() { "host" } else { &host },
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )
+    }
+
     /// The lease in whole seconds, as the job functions take it.
     pub(super) fn lease_seconds(&self) -> u32 {
         self.lease.as_secs().clamp(1, 86_400) as u32

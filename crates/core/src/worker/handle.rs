@@ -6,46 +6,16 @@ use std::{sync::Arc, time::Duration};
 use tokio::sync::broadcast;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::kind::InvalidInput;
 use super::{
     completer::Completer,
     config::WorkerConfig,
     events::{Events, WorkerEvent, WorkerStatus},
     heartbeat, producer,
     producer::Claims,
-    registry::Registry,
+    registry::{EnqueueError, Registry},
     running::{RunningJobs, Stop},
 };
-use crate::{Error, ErrorBody, ErrorCode, Job, JobsClient, NewJob};
-
-/// Why enqueueing through the worker refused a job.
-#[derive(Debug, thiserror::Error)]
-pub enum EnqueueError {
-    #[error("invalid input: {0}")]
-    Invalid(InvalidInput),
-    #[error(transparent)]
-    Api(#[from] Error),
-}
-
-impl EnqueueError {
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            EnqueueError::Invalid(_) => ErrorCode::Validation,
-            EnqueueError::Api(error) => error.code(),
-        }
-    }
-
-    pub fn body(&self) -> ErrorBody {
-        match self {
-            EnqueueError::Invalid(invalid) => ErrorBody {
-                code: ErrorCode::Validation,
-                message: self.to_string(),
-                field: Some(invalid.field.clone()).filter(|f| !f.is_empty()),
-            },
-            EnqueueError::Api(error) => error.body(),
-        }
-    }
-}
+use crate::{Job, JobsClient, NewJob};
 
 /// What the worker's parts share: each part's own state, and the tasks they run in.
 #[derive(Debug)]

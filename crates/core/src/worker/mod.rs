@@ -31,6 +31,6 @@ mod running;
 
 pub use config::WorkerConfig;
 pub use events::{WorkerEvent, WorkerStatus};
-pub use handle::{EnqueueError, Worker, WorkerHandle};
+pub use handle::{Worker, WorkerHandle};
 pub use kind::{InvalidInput, JobContext, JobError, JobKind};
-pub use registry::{KindInfo, Registry};
+pub use registry::{EnqueueError, KindInfo, Registry};

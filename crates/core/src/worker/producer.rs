@@ -16,10 +16,7 @@ use std::sync::{
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    executor,
-    handle::{EnqueueError, Shared},
-};
+use super::{executor, handle::Shared, registry::EnqueueError};
 use crate::{Error, ErrorCode, Job, JobStatus, NewJob, SessionState, User};
 
 /// The producer's state.
@@ -59,15 +56,15 @@ impl Claims {
 
 /// The enqueue fast path (see [`super::WorkerHandle::enqueue`]).
 pub(super) async fn enqueue(shared: &Arc<Shared>, job: &NewJob) -> Result<Job, EnqueueError> {
+    let Some(slot) = free_slot_for(shared, job) else {
+        let enqueued = shared.registry.enqueue(&shared.jobs, job).await?;
+        shared.claims.wake.notify_one();
+        return Ok(enqueued);
+    };
     shared
         .registry
         .validate(&job.kind, &job.context)
         .map_err(EnqueueError::Invalid)?;
-    let Some(slot) = free_slot_for(shared, job) else {
-        let enqueued = shared.jobs.enqueue(job).await?;
-        shared.claims.wake.notify_one();
-        return Ok(enqueued);
-    };
     let name = shared.config.name.as_str();
     let (enqueued, confirmed) = tokio::join!(
         shared

@@ -6,6 +6,36 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::kind::{Handler, InvalidInput, JobKind, Typed};
+use crate::{Error, ErrorBody, ErrorCode, Job, JobsClient, NewJob};
+
+/// Why enqueueing refused a job.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("invalid input: {0}")]
+    Invalid(InvalidInput),
+    #[error(transparent)]
+    Api(#[from] Error),
+}
+
+impl EnqueueError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EnqueueError::Invalid(_) => ErrorCode::Validation,
+            EnqueueError::Api(error) => error.code(),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            EnqueueError::Invalid(invalid) => ErrorBody {
+                code: ErrorCode::Validation,
+                message: self.to_string(),
+                field: Some(invalid.field.clone()).filter(|f| !f.is_empty()),
+            },
+            EnqueueError::Api(error) => error.body(),
+        }
+    }
+}
 
 /// A kind as the UI and `jobdeck kinds` show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,6 +97,15 @@ impl Registry {
                 ),
             }),
         }
+    }
+
+    /// Checks the job's input against its kind, then enqueues it: nothing invalid
+    /// reaches the database. (A worker's own enqueue may also start the job at once:
+    /// [`super::WorkerHandle::enqueue`].)
+    pub async fn enqueue(&self, jobs: &JobsClient, job: &NewJob) -> Result<Job, EnqueueError> {
+        self.validate(&job.kind, &job.context)
+            .map_err(EnqueueError::Invalid)?;
+        Ok(jobs.enqueue(job).await?)
     }
 
     pub(crate) fn get(&self, kind: &str) -> Option<Arc<dyn Handler>> {
