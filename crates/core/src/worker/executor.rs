@@ -10,9 +10,9 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::{
     events::WorkerEvent,
-    handle::Shared,
     kind::{JobContext, JobError},
     running::{RunningJob, Stop},
+    shared::Shared,
 };
 use crate::{Error, ErrorCode, Job};
 

@@ -1,5 +1,5 @@
-//! The public surface: a [`Worker`] before it starts, the [`WorkerHandle`] of a running
-//! one, and the state its parts share.
+//! The public surface: a [`Worker`] before it starts, and the [`WorkerHandle`] of a
+//! running one.
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,53 +7,16 @@ use tokio::sync::broadcast;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
+    claims::Claims,
     completer::Completer,
     config::WorkerConfig,
     events::{Events, WorkerEvent, WorkerStatus},
     heartbeat, producer,
-    producer::Claims,
     registry::{EnqueueError, Registry},
     running::{RunningJobs, Stop},
+    shared::Shared,
 };
 use crate::{Job, JobsClient, NewJob};
-
-/// What the worker's parts share: each part's own state, and the tasks they run in.
-#[derive(Debug)]
-pub(super) struct Shared {
-    pub(super) config: WorkerConfig,
-    pub(super) registry: Registry,
-    pub(super) jobs: JobsClient,
-    pub(super) events: Events,
-    /// The producer's state: slots, pausing, waking, stopping.
-    pub(super) claims: Claims,
-    /// The jobs running here, and the tasks they run in.
-    pub(super) running: RunningJobs,
-    pub(super) completer: Arc<Completer>,
-    /// Cancelled once no job needs its lease any more.
-    pub(super) stop_heartbeats: CancellationToken,
-    /// The claim and heartbeat loops and the completer's writer.
-    pub(super) tasks: TaskTracker,
-}
-
-impl Shared {
-    fn status(&self) -> WorkerStatus {
-        WorkerStatus {
-            name: self.config.name.clone(),
-            paused: *self.claims.paused.borrow(),
-            concurrency: self.config.concurrency,
-            running: self.running.ids(),
-        }
-    }
-
-    /// The session is over: say so once, and hand every running job back (not fail
-    /// it) while the session's parting token still allows.
-    pub(super) fn session_over(&self, reason: String) {
-        if self.claims.mark_session_ended() {
-            self.events.emit(WorkerEvent::SessionEnded { reason });
-        }
-        self.running.stop_all(Stop::HandBack);
-    }
-}
 
 /// A worker before it starts.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use super::{handle::Shared, running::Stop};
+use super::{running::Stop, shared::Shared};
 use crate::ErrorCode;
 
 pub(super) async fn heartbeat_loop(shared: Arc<Shared>) {

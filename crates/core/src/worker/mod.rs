@@ -9,15 +9,18 @@
 //!   [`WorkerStatus`], the [`Worker`] and its [`WorkerHandle`].
 //!
 //! The machinery, each part with its own small state, after River's layout:
-//! - `producer`: the claim loop and the enqueue fast path, which get jobs into slots;
+//! - `producer`: the claim loop and the enqueue fast path, which get jobs into slots
+//!   (`claims`: its state);
 //! - `running`: the jobs running here and the tracker their tasks run in;
 //! - `executor`: one job's attempt and its outcome;
 //! - `completer`: successes written in batches;
-//! - `heartbeat`: leases extended, cancellation and lost leases delivered.
+//! - `heartbeat`: leases extended, cancellation and lost leases delivered;
+//! - `shared`: what the parts share, each part's state side by side.
 //!
 //! Stopping is two-level: [`WorkerHandle::shutdown`] stops claiming and waits for the
 //! job tasks within a grace period, then stops them and hands them back.
 
+mod claims;
 mod completer;
 mod config;
 mod events;
@@ -28,6 +31,7 @@ pub mod kind;
 mod producer;
 pub mod registry;
 mod running;
+mod shared;
 
 pub use config::WorkerConfig;
 pub use events::{WorkerEvent, WorkerStatus};

@@ -8,51 +8,12 @@
 //! Either way a job starts only after the signed-in user is confirmed and found to be
 //! its owner (the original pattern's check, here once per claimed batch).
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+use std::sync::Arc;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::{executor, handle::Shared, registry::EnqueueError};
+use super::{executor, registry::EnqueueError, shared::Shared};
 use crate::{Error, ErrorCode, Job, JobStatus, NewJob, SessionState, User};
-
-/// The producer's state.
-#[derive(Debug)]
-pub(super) struct Claims {
-    pub(super) wake: Notify,
-    pub(super) paused: watch::Sender<bool>,
-    /// Cancelled to stop claiming.
-    pub(super) stop: CancellationToken,
-    slots: Arc<Semaphore>,
-    /// Set while the session is over, so the end is announced once.
-    session_ended: AtomicBool,
-}
-
-impl Claims {
-    pub(super) fn new(concurrency: usize) -> Self {
-        Self {
-            wake: Notify::new(),
-            paused: watch::Sender::new(false),
-            stop: CancellationToken::new(),
-            slots: Arc::new(Semaphore::new(concurrency)),
-            session_ended: AtomicBool::new(false),
-        }
-    }
-
-    /// Marks the session ended; true the first time.
-    pub(super) fn mark_session_ended(&self) -> bool {
-        !self.session_ended.swap(true, Ordering::Relaxed)
-    }
-
-    fn claiming(&self) -> bool {
-        !*self.paused.borrow()
-            && !self.stop.is_cancelled()
-            && !self.session_ended.load(Ordering::Relaxed)
-    }
-}
 
 /// The enqueue fast path (see [`super::WorkerHandle::enqueue`]).
 pub(super) async fn enqueue(shared: &Arc<Shared>, job: &NewJob) -> Result<Job, EnqueueError> {
@@ -95,7 +56,7 @@ fn free_slot_for(shared: &Shared, job: &NewJob) -> Option<OwnedSemaphorePermit> 
     if !(due && runs_kind && shared.claims.claiming()) {
         return None;
     }
-    Arc::clone(&shared.claims.slots).try_acquire_owned().ok()
+    shared.claims.try_slot()
 }
 
 pub(super) async fn claim_loop(shared: Arc<Shared>) {
@@ -116,13 +77,13 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
         }
         let first = tokio::select! {
             () = claims.stop.cancelled() => return,
-            permit = Arc::clone(&claims.slots).acquire_owned() => match permit {
+            permit = claims.slot() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
         };
         let mut slots = vec![first];
-        while let Ok(permit) = Arc::clone(&claims.slots).try_acquire_owned() {
+        while let Some(permit) = claims.try_slot() {
             slots.push(permit);
         }
         let claim = shared.jobs.claim(
@@ -170,7 +131,7 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
                 if !wait_for_sign_in(&shared).await {
                     return;
                 }
-                claims.session_ended.store(false, Ordering::Relaxed);
+                claims.session_resumed();
                 continue;
             }
             // Anything else, a refused token the session owner still holds included
