@@ -3,7 +3,8 @@
 //! file with what [`typescript`] produces; `./x bindings` rewrites it.
 
 use jobdeck_core::{
-    BulkAction, ErrorBody, ErrorCode, Job, JobFilter, JobStatus, NewJob, Page, SessionState, User,
+    Attempt, AttemptOutcome, BulkAction, ErrorBody, ErrorCode, Job, JobFailure, JobFilter,
+    JobStatus, NewJob, Page, SessionState, User,
     worker::{KindInfo, WorkerStatus},
 };
 use ts_rs::{Config, TS};
@@ -32,6 +33,9 @@ pub fn typescript() -> String {
         declare::<ErrorCode>(&cfg),
         declare::<ErrorBody>(&cfg),
         declare::<JobStatus>(&cfg),
+        declare::<JobFailure>(&cfg),
+        declare::<AttemptOutcome>(&cfg),
+        declare::<Attempt>(&cfg),
         declare::<Job>(&cfg),
         declare::<NewJob>(&cfg),
         declare::<JobFilter>(&cfg),

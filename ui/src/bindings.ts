@@ -24,6 +24,28 @@ field?: string, };
 export type JobStatus = "waiting" | "running" | "finished" | "failed" | "cancelled";
 
 /**
+ * Why an attempt failed, as the worker reported it (`{message, code, details}`) and
+ * the database stamped it (`attempt`, `worker`, `at`). Other clients may write any
+ * JSON object there: what is missing is empty, and a value of another type is read
+ * as its text, so one odd row never hides the rest.
+ */
+export type JobFailure = { message: string, 
+/**
+ * A machine-readable code (`timeout`, `worker_lost`, a handler's own).
+ */
+code: string | null, details: JsonValue | null, attempt: number | null, worker: string | null, at: string | null, };
+
+/**
+ * How an attempt ended.
+ */
+export type AttemptOutcome = "finished" | "retry" | "failed" | "cancelled" | "lost" | "released" | "other";
+
+/**
+ * One attempt that ended, from the job's `history`.
+ */
+export type Attempt = { attempt: number | null, worker: string | null, started_at: string | null, ended_at: string | null, outcome: AttemptOutcome, error: JobFailure | null, };
+
+/**
  * A row of `public.jobs` (see supabase/migrations).
  */
 export type Job = { id: number, 
@@ -36,13 +58,13 @@ uuid: string, kind: string, status: JobStatus,
  */
 context: JsonValue, result: JsonValue | null, 
 /**
- * The last failure: `{message, code, details, attempt, worker, at}`.
+ * The last failure.
  */
-error: JsonValue | null, 
+error: JobFailure | null, 
 /**
- * Every attempt that ended: `[{attempt, worker, started_at, ended_at, outcome, error}]`.
+ * Every attempt that ended, oldest first.
  */
-history: Array<JsonValue>, progress: number | null, progress_message: string | null, attempt: number, max_attempts: number, priority: number, run_at: string, locked_by: string | null, locked_until: string | null, cancel_requested_at: string | null, idempotency_key: string | null, created_at: string, started_at: string | null, ended_at: string | null, updated_at: string, };
+history: Array<Attempt>, progress: number | null, progress_message: string | null, attempt: number, max_attempts: number, priority: number, run_at: string, locked_by: string | null, locked_until: string | null, cancel_requested_at: string | null, idempotency_key: string | null, created_at: string, started_at: string | null, ended_at: string | null, updated_at: string, };
 
 /**
  * A job to enqueue.

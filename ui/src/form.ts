@@ -1,7 +1,7 @@
 // A job kind's input form, generated from its JSON Schema, and the input it collects.
 
 import type { JsonValue } from "./bindings";
-import { t } from "./i18n";
+import { t } from "./i18n.svelte";
 
 export type FieldType = "string" | "integer" | "number" | "boolean" | "enum" | "json";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dictionaries, resolveLang, setLang, t } from "../src/i18n";
+import { dictionaries, resolveLang, setLang, t } from "../src/i18n.svelte";
 
 describe("UI text", () => {
   it("has every English key in Japanese, with the same placeholders", () => {
@@ -19,5 +19,35 @@ describe("UI text", () => {
     expect(resolveLang("system", "ja-JP")).toBe("ja");
     expect(resolveLang("system", "de-DE")).toBe("en");
     expect(resolveLang("en", "ja-JP")).toBe("en");
+  });
+});
+
+describe("every text the code asks for", () => {
+  it("exists in both languages", () => {
+    const sources = import.meta.glob<string>("../src/**/*.{ts,svelte}", {
+      query: "?raw",
+      import: "default",
+      eager: true,
+    });
+    const used = new Set<string>();
+    for (const source of Object.values(sources)) {
+      for (const match of source.matchAll(/"((?:[a-z]+)\.[A-Za-z_]+)"/g)) {
+        if (/^(app|connect|auth|jobs|status|col|detail|action|enqueue|form|prefs|about|error|outcome|notify)\./.test(match[1])) {
+          used.add(match[1]);
+        }
+      }
+      // Keys built from a value: every value of the type must have its text.
+      for (const match of source.matchAll(/`(status|outcome)\.\$\{/g)) used.add(`${match[1]}.*`);
+    }
+    expect(used.size).toBeGreaterThan(50);
+    for (const key of used) {
+      if (key.endsWith(".*")) {
+        const prefix = key.slice(0, -1);
+        expect(Object.keys(dictionaries.en).some((k) => k.startsWith(prefix)), key).toBe(true);
+        continue;
+      }
+      expect(dictionaries.en[key as keyof typeof dictionaries.en], `en: ${key}`).toBeTruthy();
+      expect(dictionaries.ja[key as keyof typeof dictionaries.ja], `ja: ${key}`).toBeTruthy();
+    }
   });
 });

@@ -29,5 +29,8 @@ pub use auth::{
     session::{FileStore, MemoryStore, SessionOwner, SessionState, SessionStore},
 };
 pub use error::{Error, ErrorBody, ErrorCode};
-pub use jobs::{BulkAction, ChangeFeed, Job, JobFilter, JobStatus, JobsClient, NewJob, Page};
+pub use jobs::{
+    Attempt, AttemptOutcome, BulkAction, ChangeFeed, Job, JobFailure, JobFilter, JobStatus,
+    JobsClient, NewJob, Page,
+};
 pub use project::{ApiKey, Project, Secret};

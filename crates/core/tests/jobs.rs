@@ -142,8 +142,8 @@ async fn the_worker_side_functions_and_their_errors() {
     assert_eq!(failed.status, JobStatus::Waiting, "retried later");
     assert_eq!(failed.history.len(), 1);
     assert_eq!(
-        failed.error.as_ref().map(|e| e["message"].clone()),
-        Some(json!("boom"))
+        failed.error.as_ref().map(|e| e.message.as_str()),
+        Some("boom")
     );
 
     let lost = jobs

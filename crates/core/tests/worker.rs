@@ -11,7 +11,8 @@ use std::{
 };
 
 use jobdeck_core::{
-    AuthClient, JobFilter, JobStatus, JobsClient, MemoryStore, NewJob, SessionOwner, SessionStore,
+    AttemptOutcome, AuthClient, JobFilter, JobStatus, JobsClient, MemoryStore, NewJob,
+    SessionOwner, SessionStore,
     kinds::builtin,
     worker::{
         EnqueueError, JobContext, JobError, JobKind, Registry, Worker, WorkerConfig, WorkerEvent,
@@ -169,12 +170,8 @@ async fn an_unknown_kind_fails_clearly_and_the_worker_keeps_going() {
         "no retries for a kind nobody here can run"
     );
     let error = failed.error.expect("an error");
-    assert_eq!(error["code"], "unknown_kind");
-    assert!(
-        error["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("mystery"))
-    );
+    assert_eq!(error.code.as_deref(), Some("unknown_kind"));
+    assert!(error.message.contains("mystery"));
 
     let next = worker
         .enqueue(&new_job("hello", json!({ "name": "still here" })))
@@ -211,13 +208,15 @@ async fn retries_back_off_and_keep_the_failure_history() {
     let second = settled(&mut events, job.id).await;
     assert_eq!((second.status, second.attempt), (JobStatus::Finished, 2));
     assert_eq!(second.result, Some(json!({ "succeeded_on_attempt": 2 })));
-    let outcomes: Vec<&str> = second
-        .history
-        .iter()
-        .filter_map(|h| h["outcome"].as_str())
-        .collect();
+    let outcomes: Vec<&str> = second.history.iter().map(|h| h.outcome.as_str()).collect();
     assert_eq!(outcomes, ["retry", "finished"]);
-    assert_eq!(second.history[0]["error"]["code"], "planned_failure");
+    assert_eq!(
+        second.history[0]
+            .error
+            .as_ref()
+            .and_then(|e| e.code.as_deref()),
+        Some("planned_failure")
+    );
     worker.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -268,9 +267,9 @@ async fn a_dead_workers_job_is_finished_by_another_after_the_lease() {
     let done = settled(&mut events, job.id).await;
     assert_eq!(done.status, JobStatus::Finished);
     assert_eq!(done.attempt, 2);
-    assert_eq!(done.history[0]["outcome"], "lost");
-    assert_eq!(done.history[0]["worker"], "dies");
-    assert_eq!(done.history[1]["worker"], "takes-over");
+    assert_eq!(done.history[0].outcome, AttemptOutcome::Lost);
+    assert_eq!(done.history[0].worker.as_deref(), Some("dies"));
+    assert_eq!(done.history[1].worker.as_deref(), Some("takes-over"));
     second.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -296,7 +295,7 @@ async fn shutdown_hands_running_jobs_back_without_using_an_attempt() {
         (JobStatus::Waiting, 0),
         "{released:?}\n{seen:?}"
     );
-    assert_eq!(released.history[0]["outcome"], "released");
+    assert_eq!(released.history[0].outcome, AttemptOutcome::Released);
 }
 
 /// Counts how often each job's handler ran.
@@ -632,8 +631,8 @@ async fn an_attempt_that_runs_too_long_times_out() {
     let failed = settled(&mut events, job.id).await;
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(
-        failed.error.map(|e| e["code"].clone()),
-        Some(json!("timeout"))
+        failed.error.and_then(|e| e.code),
+        Some("timeout".to_string())
     );
     worker.shutdown(Duration::from_secs(5)).await;
 }

@@ -148,8 +148,7 @@ fn summary(job: &Job) -> String {
             job.status,
             job.error
                 .as_ref()
-                .and_then(|e| e["message"].as_str())
-                .unwrap_or("no error recorded")
+                .map_or("no error recorded", |e| e.message.as_str())
         ),
     }
 }
@@ -265,20 +264,25 @@ pub async fn show(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
         human.push_str(&format!("  result:   {result}\n"));
     }
     if let Some(error) = &job.error {
-        human.push_str(&format!("  error:    {error}\n"));
+        let code = error
+            .code
+            .as_deref()
+            .map_or(String::new(), |c| format!(" ({c})"));
+        human.push_str(&format!("  error:    {}{code}\n", error.message));
     }
     if !job.history.is_empty() {
         human.push_str("  history:\n");
         for entry in &job.history {
             human.push_str(&format!(
                 "    attempt {} {} by {} ended {}{}\n",
-                entry["attempt"],
-                entry["outcome"].as_str().unwrap_or("?"),
-                entry["worker"].as_str().unwrap_or("?"),
-                entry["ended_at"].as_str().unwrap_or("?"),
-                entry["error"]["message"]
-                    .as_str()
-                    .map_or(String::new(), |m| format!(": {m}")),
+                entry.attempt.map_or("?".to_string(), |n| n.to_string()),
+                entry.outcome.as_str(),
+                entry.worker.as_deref().unwrap_or("?"),
+                entry.ended_at.as_deref().unwrap_or("?"),
+                entry
+                    .error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(": {}", e.message)),
             ));
         }
     }

@@ -74,11 +74,12 @@ pub struct Job {
     /// The job's input.
     pub context: Value,
     pub result: Option<Value>,
-    /// The last failure: `{message, code, details, attempt, worker, at}`.
-    pub error: Option<Value>,
-    /// Every attempt that ended: `[{attempt, worker, started_at, ended_at, outcome, error}]`.
-    #[serde(default)]
-    pub history: Vec<Value>,
+    /// The last failure.
+    #[serde(default, deserialize_with = "lenient::failure")]
+    pub error: Option<JobFailure>,
+    /// Every attempt that ended, oldest first.
+    #[serde(default, deserialize_with = "lenient::attempts")]
+    pub history: Vec<Attempt>,
     pub progress: Option<f32>,
     pub progress_message: Option<String>,
     pub attempt: i32,
@@ -93,6 +94,130 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Why an attempt failed, as the worker reported it (`{message, code, details}`) and
+/// the database stamped it (`attempt`, `worker`, `at`). Other clients may write any
+/// JSON object there: what is missing is empty, and a value of another type is read
+/// as its text, so one odd row never hides the rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(default)]
+pub struct JobFailure {
+    #[serde(deserialize_with = "lenient::text")]
+    pub message: String,
+    /// A machine-readable code (`timeout`, `worker_lost`, a handler's own).
+    #[serde(deserialize_with = "lenient::optional_text")]
+    pub code: Option<String>,
+    pub details: Option<Value>,
+    #[serde(deserialize_with = "lenient::optional_number")]
+    pub attempt: Option<i32>,
+    #[serde(deserialize_with = "lenient::optional_text")]
+    pub worker: Option<String>,
+    #[serde(deserialize_with = "lenient::optional_text")]
+    pub at: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Finished,
+    /// Failed and waits for another attempt.
+    Retry,
+    Failed,
+    Cancelled,
+    /// Its worker stopped renewing the lease.
+    Lost,
+    /// Handed back by a stopping worker, without using an attempt.
+    Released,
+    /// Written by a newer version of the job functions.
+    #[serde(other)]
+    Other,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Finished => "finished",
+            AttemptOutcome::Retry => "retry",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Cancelled => "cancelled",
+            AttemptOutcome::Lost => "lost",
+            AttemptOutcome::Released => "released",
+            AttemptOutcome::Other => "other",
+        }
+    }
+}
+
+/// One attempt that ended, from the job's `history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Attempt {
+    #[serde(default, deserialize_with = "lenient::optional_number")]
+    pub attempt: Option<i32>,
+    #[serde(default, deserialize_with = "lenient::optional_text")]
+    pub worker: Option<String>,
+    #[serde(default, deserialize_with = "lenient::optional_text")]
+    pub started_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient::optional_text")]
+    pub ended_at: Option<String>,
+    pub outcome: AttemptOutcome,
+    #[serde(default, deserialize_with = "lenient::failure")]
+    pub error: Option<JobFailure>,
+}
+
+/// Reading the JSON columns other clients may also write, without failing on a value
+/// of an unexpected type.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    fn as_text(value: Value) -> Option<String> {
+        match value {
+            Value::Null => None,
+            Value::String(text) => Some(text),
+            other => Some(other.to_string()),
+        }
+    }
+
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(as_text(Value::deserialize(d)?).unwrap_or_default())
+    }
+
+    pub fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(as_text(Value::deserialize(d)?))
+    }
+
+    pub fn optional_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+        Ok(Value::deserialize(d)?
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok()))
+    }
+
+    /// A failure object, or any other JSON value as its message.
+    pub fn failure<'de, D: Deserializer<'de>>(d: D) -> Result<Option<super::JobFailure>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Null => None,
+            object @ Value::Object(_) => serde_json::from_value(object).ok(),
+            other => Some(super::JobFailure {
+                message: as_text(other).unwrap_or_default(),
+                ..Default::default()
+            }),
+        })
+    }
+
+    /// The attempts that read as attempts; an entry of another shape is left out.
+    pub fn attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<super::Attempt>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Array(entries) => entries
+                .into_iter()
+                .filter_map(|entry| serde_json::from_value(entry).ok())
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
 }
 
 /// A job to enqueue.
@@ -609,5 +734,42 @@ impl JobsClient {
             .select("id");
         let (deleted, _): (Vec<Value>, _) = self.send(builder).await?;
         Ok(!deleted.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{AttemptOutcome, Job};
+
+    #[test]
+    fn a_failure_or_history_written_by_another_client_still_reads() {
+        let job: Job = serde_json::from_value(json!({
+            "id": 1, "uuid": "u", "kind": "k", "status": "failed", "context": {},
+            "result": null, "error": { "message": 42, "code": ["odd"], "extra": true },
+            "history": [
+                { "attempt": 1, "outcome": "retry", "error": "plain text" },
+                "not an attempt",
+                { "attempt": 2, "outcome": "something_new" }
+            ],
+            "progress": null, "progress_message": null, "attempt": 2, "max_attempts": 2,
+            "priority": 0, "run_at": "2026-01-01T00:00:00Z", "locked_by": null,
+            "locked_until": null, "cancel_requested_at": null, "idempotency_key": null,
+            "created_at": "2026-01-01T00:00:00Z", "started_at": null, "ended_at": null,
+            "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("the job reads");
+        let error = job.error.expect("a failure");
+        assert_eq!(
+            (error.message.as_str(), error.code.as_deref()),
+            ("42", Some("[\"odd\"]"))
+        );
+        let outcomes: Vec<_> = job.history.iter().map(|a| a.outcome).collect();
+        assert_eq!(outcomes, [AttemptOutcome::Retry, AttemptOutcome::Other]);
+        assert_eq!(
+            job.history[0].error.as_ref().map(|e| e.message.as_str()),
+            Some("plain text")
+        );
     }
 }

@@ -1,4 +1,6 @@
-// UI text in English and Japanese. Every key exists in both (a unit test checks).
+// UI text in English and Japanese. Every key exists in both, and every key the code
+// uses exists (unit tests check). The language is reactive state: text rendered with
+// `t` follows a change of language at once.
 
 import en from "./locales/en.json";
 import jaTexts from "./locales/ja.json";
@@ -13,7 +15,7 @@ const ja: Record<Key, string> = jaTexts;
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { en, ja };
 
-let current: Lang = "en";
+let current = $state<Lang>("en");
 
 /** The language to use for a preference ("system" follows the webview's language). */
 export function resolveLang(preference: string, navigatorLanguage: string): Lang {

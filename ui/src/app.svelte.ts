@@ -1,0 +1,379 @@
+// The UI's one state and every change to it. Components render from it and call its
+// methods; nothing else changes it. The app's live events are applied in batches, one
+// per animation frame, so a burst of a thousand job events re-renders the table a few
+// times, not a thousand.
+
+import {
+  appInfo,
+  authSignOut,
+  connectionRestore,
+  jobCancel,
+  jobDelete,
+  jobGet,
+  jobRetry,
+  jobRunAgain,
+  jobsBulk,
+  jobsCounts,
+  jobsList,
+  kindsList,
+  preferencesGet,
+  preferencesSet,
+  uiListShown,
+  workerPause,
+  workerResume,
+  type AppEvent,
+  type AppInfo,
+  type BulkAction,
+  type ConnectionView,
+  type Job,
+  type JobFilter,
+  type JobStatus,
+  type KindInfo,
+  type Preferences,
+  type SessionState,
+  type WorkerStatus,
+} from "./bindings";
+import { describe } from "./errors";
+import { millis } from "./format";
+import { resolveLang, setLang, t } from "./i18n.svelte";
+import { applyChanges, applyProgress, emptyFilter, type actionsFor } from "./state";
+
+export type Screen = "loading" | "connect" | "auth" | "jobs";
+export type Action = ReturnType<typeof actionsFor>[number];
+
+/** How the queued events of one batch change the state. */
+export interface Batch {
+  jobs: Job[];
+  progress: Array<{ id: number; progress: number; message: string | null }>;
+  session?: SessionState;
+  worker?: { status: WorkerStatus; trouble: string | null };
+  feed?: { error: string | null };
+}
+
+/** Folds a burst of events into one batch: job versions together, the last word on
+ *  the session, the worker and the feed. */
+export function coalesce(events: AppEvent[]): Batch {
+  const batch: Batch = { jobs: [], progress: [] };
+  for (const event of events) {
+    switch (event.type) {
+      case "jobs":
+        batch.jobs.push(...event.jobs);
+        break;
+      case "progress":
+        batch.progress.push({ id: event.id, progress: event.progress, message: event.message });
+        break;
+      case "session":
+        batch.session = event.state;
+        break;
+      case "worker":
+        batch.worker = { status: event.status, trouble: event.trouble };
+        break;
+      case "feed":
+        batch.feed = { error: event.error?.message ?? null };
+        break;
+    }
+  }
+  return batch;
+}
+
+export class AppState {
+  screen = $state<Screen>("loading");
+  preferences = $state<Preferences>({ theme: "system", language: "system" });
+  info = $state<AppInfo | null>(null);
+  connection = $state<ConnectionView | null>(null);
+  /** Why the saved project could not be reopened (shown on the connect screen). */
+  connectError = $state("");
+  kinds = $state.raw<KindInfo[]>([]);
+
+  filter = $state<JobFilter>(emptyFilter());
+  jobs = $state.raw<Job[]>([]);
+  total = $state(0);
+  /** The `before` of each earlier page, for "Newer". */
+  previous = $state<Array<number | null>>([]);
+  /** Rows above this page (for the "51–100 of N" label). */
+  skipped = $state(0);
+  counts = $state<Partial<Record<JobStatus, number>>>({});
+  selected = $state<number | null>(null);
+  detail = $state.raw<Job | null>(null);
+  notice = $state("");
+
+  session = $state<SessionState>({ state: "signed_out" });
+  worker = $state<WorkerStatus | null>(null);
+  workerTrouble = $state<string | null>(null);
+  feedError = $state<string | null>(null);
+  /** The clock running jobs' durations tick by. */
+  now = $state(Date.now());
+  /** How many batches of events have been applied (for tests and the curious). */
+  batches = $state(0);
+
+  private queue: AppEvent[] = [];
+  private flushing = false;
+  private countsTimer: ReturnType<typeof setTimeout> | undefined;
+  private listShown = false;
+
+  constructor(private readonly schedule: (flush: () => void) => void = (f) => requestAnimationFrame(f)) {}
+
+  // --- start, preferences, routing --------------------------------------------
+
+  async boot(): Promise<void> {
+    this.applyPreferences(await preferencesGet());
+    this.info = await appInfo();
+    await this.route();
+  }
+
+  private applyPreferences(preferences: Preferences): void {
+    this.preferences = preferences;
+    const lang = resolveLang(preferences.language, navigator.language);
+    setLang(lang);
+    document.documentElement.lang = lang;
+    const dark =
+      preferences.theme === "dark" ||
+      (preferences.theme === "system" && window.matchMedia?.("(prefers-color-scheme: dark)").matches);
+    document.documentElement.dataset.theme = dark ? "dark" : "light";
+  }
+
+  async setPreferences(preferences: Preferences): Promise<void> {
+    await preferencesSet(preferences);
+    this.applyPreferences(preferences);
+  }
+
+  /** The system's light or dark changed: follow it if the preference says "system". */
+  systemThemeChanged(): void {
+    this.applyPreferences(this.preferences);
+  }
+
+  /** Shows the screen the connection's state calls for. */
+  async route(): Promise<void> {
+    try {
+      this.connection = await connectionRestore();
+      this.connectError = "";
+    } catch (e) {
+      // The saved project could not be reached or started: let the user choose again.
+      this.connection = null;
+      this.connectError = describe(e);
+    }
+    const connection = this.connection;
+    if (!connection) {
+      this.screen = "connect";
+    } else if (connection.session.state === "signed_out" || connection.session.state === "ended") {
+      this.session = connection.session;
+      this.screen = "auth";
+    } else {
+      this.session = connection.session;
+      this.worker = connection.worker;
+      this.kinds = await kindsList();
+      this.screen = "jobs";
+      await this.firstPage();
+    }
+  }
+
+  connected(view: ConnectionView): void {
+    this.connection = view;
+    void this.route();
+  }
+
+  async signOut(): Promise<void> {
+    await authSignOut();
+    await this.route();
+  }
+
+  // --- the job list -----------------------------------------------------------
+
+  setFilter(change: Partial<JobFilter>): void {
+    this.filter = { ...this.filter, ...change };
+    void this.firstPage();
+  }
+
+  async firstPage(): Promise<void> {
+    this.previous = [];
+    this.skipped = 0;
+    this.filter = { ...this.filter, before: null };
+    await this.reload();
+  }
+
+  async page(direction: 1 | -1): Promise<void> {
+    if (direction === 1) {
+      const last = this.jobs[this.jobs.length - 1];
+      if (!last) return;
+      this.previous = [...this.previous, this.filter.before];
+      this.skipped += this.jobs.length;
+      this.filter = { ...this.filter, before: last.id };
+    } else {
+      if (this.previous.length === 0) return;
+      const before = this.previous[this.previous.length - 1];
+      this.previous = this.previous.slice(0, -1);
+      this.filter = { ...this.filter, before };
+      this.skipped = Math.max(0, this.skipped - this.filter.limit);
+    }
+    await this.reload();
+  }
+
+  async reload(): Promise<void> {
+    try {
+      const [page, counts] = await Promise.all([jobsList(this.filter), jobsCounts()]);
+      this.jobs = page.jobs;
+      this.total = page.total + this.skipped;
+      this.counts = counts;
+      this.reportListShown();
+    } catch (e) {
+      this.notice = describe(e);
+    }
+  }
+
+  /** The app logs once how long after launch the job list reached the screen: two
+   *  frames on, the list has been painted. */
+  private reportListShown(): void {
+    if (this.listShown) return;
+    this.listShown = true;
+    requestAnimationFrame(() => requestAnimationFrame(() => void uiListShown().catch(() => {})));
+  }
+
+  private refreshCountsSoon(): void {
+    clearTimeout(this.countsTimer);
+    this.countsTimer = setTimeout(async () => {
+      try {
+        this.counts = await jobsCounts();
+      } catch {
+        // The feed's own error shows in the status bar.
+      }
+    }, 250);
+  }
+
+  // --- live events ------------------------------------------------------------
+
+  /** An event after a quiet moment is applied at once (a job that starts and ends
+   *  within a frame is still seen running); those that follow it within the frame
+   *  wait and are applied together at the next. */
+  receive(event: AppEvent): void {
+    if (this.flushing) {
+      this.queue.push(event);
+      return;
+    }
+    this.flushing = true;
+    this.apply(coalesce([event]));
+    this.schedule(() => this.flush());
+  }
+
+  /** Applies every queued event as one batch; the next event is a new burst. */
+  flush(): void {
+    this.flushing = false;
+    const events = this.queue;
+    this.queue = [];
+    if (events.length > 0) this.apply(coalesce(events));
+  }
+
+  private apply(batch: Batch): void {
+    this.batches += 1;
+    if (batch.jobs.length > 0) {
+      const { jobs, joined } = applyChanges(this.jobs, batch.jobs, this.filter);
+      this.jobs = jobs;
+      this.total += joined;
+      this.keepDetail(batch.jobs);
+      this.refreshCountsSoon();
+    }
+    for (const { id, progress, message } of batch.progress) {
+      this.jobs = applyProgress(this.jobs, id, progress, message);
+    }
+    if (batch.worker) {
+      this.worker = batch.worker.status;
+      this.workerTrouble = batch.worker.trouble;
+    }
+    if (batch.feed) {
+      this.feedError = batch.feed.error;
+      if (!batch.feed.error) void this.reload();
+    }
+    if (batch.session) {
+      this.session = batch.session;
+      if (batch.session.state === "signed_out" || batch.session.state === "ended") void this.route();
+    }
+  }
+
+  /** A newer version of the job on show replaces it; an older one never does. */
+  private keepDetail(changed: Job[]): void {
+    const detail = this.detail;
+    if (!detail) return;
+    const fresh = changed.filter((j) => j.id === detail.id).pop();
+    if (fresh && millis(fresh.updated_at) >= millis(detail.updated_at)) this.detail = fresh;
+  }
+
+  tick(): void {
+    this.now = Date.now();
+  }
+
+  // --- one job ----------------------------------------------------------------
+
+  async open(id: number): Promise<void> {
+    this.selected = id;
+    this.detail = this.jobs.find((j) => j.id === id) ?? null;
+    try {
+      const fetched = await jobGet(id);
+      if (this.selected !== id) return;
+      if (this.detail?.id !== id) this.detail = fetched;
+      // Applied like any change: a live event that arrived while the row was on its
+      // way may be newer, and an older version must not replace it.
+      else this.apply({ jobs: [fetched], progress: [] });
+    } catch (e) {
+      this.notice = describe(e);
+    }
+  }
+
+  closeDetail(): void {
+    this.detail = null;
+  }
+
+  /** A job this screen just made or changed: shown at once, as an event would be. */
+  changed(job: Job): void {
+    this.apply({ jobs: [job], progress: [] });
+  }
+
+  async act(action: Action, job: Job): Promise<void> {
+    this.notice = "";
+    try {
+      switch (action) {
+        case "cancel":
+          this.changed(await jobCancel(job.id));
+          break;
+        case "retry":
+          this.changed(await jobRetry(job.id));
+          break;
+        case "runAgain": {
+          const again = await jobRunAgain(job.id);
+          this.changed(again);
+          await this.open(again.id);
+          break;
+        }
+        case "delete":
+          if (await jobDelete(job.id)) {
+            this.jobs = this.jobs.filter((j) => j.id !== job.id);
+            this.total = Math.max(0, this.total - 1);
+            this.closeDetail();
+            this.refreshCountsSoon();
+          }
+          break;
+      }
+    } catch (e) {
+      this.notice = describe(e);
+    }
+  }
+
+  async bulk(action: BulkAction): Promise<void> {
+    this.notice = "";
+    try {
+      const count = await jobsBulk(action, { ...this.filter, before: null });
+      this.notice = t("jobs.bulkDone", { count });
+      await this.reload();
+    } catch (e) {
+      this.notice = describe(e);
+    }
+  }
+
+  // --- the worker -------------------------------------------------------------
+
+  async toggleWorker(): Promise<void> {
+    try {
+      this.worker = this.worker?.paused ? await workerResume() : await workerPause();
+    } catch (e) {
+      this.notice = describe(e);
+    }
+  }
+}
