@@ -1,21 +1,11 @@
 import { flushSync, mount, unmount } from "svelte";
 import { describe as suite, expect, it } from "vitest";
 import { AppState } from "../src/app.svelte";
-import type { AppEvent, Job } from "../src/bindings";
+import type { AppEvent } from "../src/bindings";
 import JobsTable from "../src/components/JobsTable.svelte";
 import { describe } from "../src/errors";
 import { setLang } from "../src/i18n.svelte";
-
-function job(id: number, patch: Partial<Job> = {}): Job {
-  return {
-    id, uuid: "u", kind: "hello", status: "waiting", context: {}, result: null, error: null,
-    history: [], progress: null, progress_message: null, attempt: 0, max_attempts: 3,
-    priority: 0, run_at: "2026-11-28T10:00:00+00:00", locked_by: null, locked_until: null,
-    cancel_requested_at: null, idempotency_key: null, created_at: "2026-11-28T10:00:00+00:00",
-    started_at: null, ended_at: null, updated_at: "2026-11-28T10:00:00.000001+00:00",
-    ...patch,
-  };
-}
+import { job } from "./fixtures";
 
 /** A state whose frames the test runs itself. */
 function manual(): { app: AppState; frames: Array<() => void> } {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, State},
-    http::StatusCode,
+    extract::{FromRequestParts, Path, State},
+    http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -125,12 +125,31 @@ fn user_not_found() -> AuthError {
     AuthError::new(StatusCode::NOT_FOUND, "user_not_found", "User not found")
 }
 
+/// The user an admin route's path names (`/admin/users/{id}`); a path that names no
+/// user id is a user not found, as GoTrue answers.
+pub(super) struct UserId(Uuid);
+
+impl FromRequestParts<Arc<AppState>> for UserId {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| user_not_found())?;
+        Uuid::parse_str(&id)
+            .map(UserId)
+            .map_err(|_| user_not_found())
+    }
+}
+
 pub(super) async fn admin_get_user(
     State(state): State<Arc<AppState>>,
     _admin: Admin,
-    Path(id): Path<String>,
+    UserId(id): UserId,
 ) -> Result<Response, AuthError> {
-    let id = Uuid::parse_str(&id).map_err(|_| user_not_found())?;
     let client = state.auth_db.client().await?;
     let user = store::user_json(&client, id)
         .await?
@@ -141,9 +160,8 @@ pub(super) async fn admin_get_user(
 pub(super) async fn admin_delete_user(
     State(state): State<Arc<AppState>>,
     _admin: Admin,
-    Path(id): Path<String>,
+    UserId(id): UserId,
 ) -> Result<Response, AuthError> {
-    let id = Uuid::parse_str(&id).map_err(|_| user_not_found())?;
     let client = state.auth_db.client().await?;
     if !store::delete_user(&client, id).await? {
         return Err(user_not_found());

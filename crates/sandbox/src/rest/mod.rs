@@ -241,6 +241,18 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
+/// Who calls, and the relation or function the path names.
+async fn caller_and_name(
+    parts: &mut Parts,
+    state: &Arc<AppState>,
+) -> Result<(Caller, String), RestError> {
+    let caller = Caller::from_request_parts(parts, state).await?;
+    let Path(name) = Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| RestError::InvalidBody(e.to_string()))?;
+    Ok((caller, name))
+}
+
 /// What every table request starts with: who calls, on which relation, asking what.
 struct TableRequest {
     caller: Caller,
@@ -258,10 +270,7 @@ impl FromRequestParts<Arc<AppState>> for TableRequest {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        let Path(name) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| RestError::InvalidBody(e.to_string()))?;
+        let (caller, name) = caller_and_name(parts, state).await?;
         let schema = state.schema();
         if !schema.relations.contains_key(&name) {
             return Err(RestError::UnknownRelation(name));
@@ -489,10 +498,7 @@ impl FromRequestParts<Arc<AppState>> for RpcRequest {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        let Path(name) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| RestError::InvalidBody(e.to_string()))?;
+        let (caller, name) = caller_and_name(parts, state).await?;
         Ok(Self {
             caller,
             method: parts.method.clone(),
