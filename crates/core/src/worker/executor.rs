@@ -167,13 +167,29 @@ pub(super) async fn release(shared: &Shared, ids: &[i64]) {
 }
 
 /// Hands jobs back to waiting; answers those that were (the others were no longer
-/// this worker's). A failure is only logged: the leases then decide.
+/// this worker's). While Supabase cannot be reached the call is retried with backoff
+/// (as an outcome is): a job left leased here would wait out its lease and be claimed
+/// again, an attempt used for nothing. Once the worker stops for good, or on any other
+/// error, it gives up and the leases decide.
 async fn hand_back(shared: &Shared, ids: &[i64]) -> Vec<i64> {
-    match shared.jobs.release(&shared.config.name, ids).await {
-        Ok(released) => released.iter().map(|job| job.id).collect(),
-        Err(error) => {
-            tracing::warn!(%error, "handing jobs back; their leases will expire");
-            Vec::new()
+    let mut wait = shared.config.poll_min;
+    loop {
+        match shared.jobs.release(&shared.config.name, ids).await {
+            Ok(released) => return released.iter().map(|job| job.id).collect(),
+            Err(error) if error.code() == ErrorCode::Network => {
+                tokio::select! {
+                    () = shared.stop_heartbeats.cancelled() => {
+                        tracing::warn!(%error, "handing jobs back; their leases will expire");
+                        return Vec::new();
+                    }
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(shared.config.poll_max);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "handing jobs back; their leases will expire");
+                return Vec::new();
+            }
         }
     }
 }
