@@ -293,9 +293,16 @@ pub async fn show(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
 pub async fn watch(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
     let jobs = ctx.jobs()?;
     let filter = args.into_filter();
+    // One listener for the whole watch, so a Ctrl-C that comes while the table is being
+    // fetched or drawn is not lost.
+    let stop = jobdeck_core::signals::termination();
+    tokio::pin!(stop);
     loop {
-        let page = jobs.list(&filter).await?;
-        let counts = jobs.counts().await?;
+        let (page, counts) = tokio::select! {
+            _ = &mut stop => return Ok(ExitCode::SUCCESS),
+            fetched = async { (jobs.list(&filter).await, jobs.counts().await) } => fetched,
+        };
+        let (page, counts) = (page?, counts?);
         let tally: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
         // Home, clear, redraw: the table stays in place.
         out(&format!(
@@ -304,7 +311,7 @@ pub async fn watch(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
             table(&page.jobs)
         ));
         tokio::select! {
-            _ = jobdeck_core::signals::termination() => return Ok(ExitCode::SUCCESS),
+            _ = &mut stop => return Ok(ExitCode::SUCCESS),
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
