@@ -32,6 +32,9 @@ struct Cli {
     /// Machine-readable output; errors as {"code", "message"}.
     #[arg(long, global = true)]
     json: bool,
+    /// The kinds file [env: JOBDECK_KINDS; default: ~/.config/jobdeck/kinds.toml].
+    #[arg(long, global = true, value_name = "FILE")]
+    kinds: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,8 +61,14 @@ enum Command {
     Retry { id: i64 },
     /// Run your jobs here, headless, until Ctrl-C or SIGTERM.
     Worker(commands::worker::WorkerArgs),
-    /// The job kinds and their input schemas.
-    Kinds,
+    /// A job's log (every attempt's, or one's); --follow prints it as it is written.
+    Logs(commands::logs::LogsArgs),
+    /// The job kinds (built-in and from the kinds file), their executors and input
+    /// schemas; `kinds check` validates the kinds file.
+    Kinds {
+        #[command(subcommand)]
+        command: Option<commands::kinds::KindsCommand>,
+    },
     /// Run the local Supabase-compatible sandbox (Auth + REST over a private PostgreSQL).
     Dev(commands::dev::DevArgs),
 }
@@ -99,16 +108,21 @@ fn default_log(command: &Command) -> &'static str {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    use commands::{auth, dev, jobs, worker};
+    use commands::{auth, dev, jobs, kinds, logs, worker};
+    let source = kinds::KindsSource {
+        explicit: cli.kinds.clone(),
+    };
     let context = || -> anyhow::Result<commands::Context> {
         Ok(commands::Context {
             project: config::project(cli.url.as_deref(), cli.key.as_deref())?,
             json: cli.json,
+            kinds: source.clone(),
         })
     };
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
-        Command::Kinds => jobs::kinds(cli.json),
+        Command::Kinds { command } => kinds::run(&source, command, cli.json),
+        Command::Logs(args) => logs::run(&context()?, args).await,
         Command::Login(args) => auth::login(&context()?, args).await,
         Command::Logout(args) => auth::logout(&context()?, args).await,
         Command::Whoami => auth::whoami(&context()?).await,

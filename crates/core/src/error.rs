@@ -55,6 +55,7 @@ pub enum Error {
         code: String,
         message: String,
         details: Option<String>,
+        hint: Option<String>,
     },
 
     #[error("cannot reach {url}: {reason}")]
@@ -180,6 +181,7 @@ mod tests {
             code: code.into(),
             message: "whatever the server said".into(),
             details: None,
+            hint: None,
         }
     }
 

@@ -31,6 +31,6 @@ pub use auth::{
 pub use error::{Error, ErrorBody, ErrorCode};
 pub use jobs::{
     Attempt, AttemptOutcome, BulkAction, ChangeFeed, Job, JobFailure, JobFilter, JobStatus,
-    JobsClient, NewJob, Page,
+    JobsClient, LogLevel, LogLine, LogStream, NewJob, Page,
 };
 pub use project::{ApiKey, Project, Secret};

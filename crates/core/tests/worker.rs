@@ -15,7 +15,7 @@ use jobdeck_core::{
     SessionOwner, SessionStore,
     kinds::builtin,
     worker::{
-        EnqueueError, JobContext, JobError, JobKind, Registry, Worker, WorkerConfig, WorkerEvent,
+        EnqueueError, JobContext, JobError, JobKind, Registry, WorkerConfig, WorkerEvent,
         WorkerHandle,
     },
 };
@@ -23,10 +23,11 @@ use jobdeck_sandbox::testing::{TestSandbox, email};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
-use support::{new_job, project, signed_in, signed_in_with_a_refused_token};
-use tokio::sync::broadcast::{Receiver, error::RecvError};
-
-const DEADLINE: Duration = Duration::from_secs(60);
+use support::{
+    DEADLINE, new_job, project, settled, signed_in, signed_in_with_a_refused_token, start, started,
+    until, until_within,
+};
+use tokio::sync::broadcast::error::RecvError;
 
 fn config(name: &str) -> WorkerConfig {
     WorkerConfig {
@@ -34,58 +35,6 @@ fn config(name: &str) -> WorkerConfig {
         poll_max: Duration::from_millis(500),
         ..WorkerConfig::new(name)
     }
-}
-
-/// The first event that `pick` accepts, within the deadline.
-async fn until<T>(
-    events: &mut Receiver<WorkerEvent>,
-    pick: impl FnMut(&WorkerEvent) -> Option<T>,
-) -> T {
-    until_within(DEADLINE, events, pick).await
-}
-
-/// The first event that `pick` accepts, within `deadline`.
-async fn until_within<T>(
-    deadline: Duration,
-    events: &mut Receiver<WorkerEvent>,
-    mut pick: impl FnMut(&WorkerEvent) -> Option<T>,
-) -> T {
-    tokio::time::timeout(deadline, async {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Some(found) = pick(&event) {
-                        return found;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => panic!("the worker's events ended"),
-            }
-        }
-    })
-    .await
-    .expect("the awaited event came before the deadline")
-}
-
-/// Waits until job `id` ends in a final state (or waits for a retry), answering it.
-async fn settled(events: &mut Receiver<WorkerEvent>, id: i64) -> jobdeck_core::Job {
-    until(events, |event| match event {
-        WorkerEvent::JobUpdated { job } if job.id == id => Some(job.clone()),
-        _ => None,
-    })
-    .await
-}
-
-async fn started(events: &mut Receiver<WorkerEvent>, id: i64) {
-    until(events, |event| match event {
-        WorkerEvent::JobStarted { job } if job.id == id => Some(()),
-        _ => None,
-    })
-    .await;
-}
-
-fn start(jobs: &JobsClient, registry: Registry, config: WorkerConfig) -> WorkerHandle {
-    Worker::new(config, registry, jobs.clone()).start()
 }
 
 #[tokio::test]
@@ -152,7 +101,7 @@ async fn invalid_input_is_refused_at_enqueue_with_the_field_and_no_job() {
 }
 
 #[tokio::test]
-async fn an_unknown_kind_fails_clearly_and_the_worker_keeps_going() {
+async fn a_kind_this_worker_does_not_run_waits_for_one_that_does() {
     let sandbox = TestSandbox::start().await;
     let (jobs, _) = signed_in(&sandbox).await;
     let worker = start(&jobs, builtin(), config("w1"));
@@ -162,6 +111,25 @@ async fn an_unknown_kind_fails_clearly_and_the_worker_keeps_going() {
         .enqueue(&new_job("mystery", json!({})))
         .await
         .expect("enqueued");
+    let next = jobs
+        .enqueue(&new_job("hello", json!({ "name": "still here" })))
+        .await
+        .expect("enqueued");
+    worker.wake();
+    assert_eq!(
+        settled(&mut events, next.id).await.status,
+        JobStatus::Finished
+    );
+    // The claim that took the later job passed the earlier one by: it waits, unharmed.
+    let mystery = jobs.get(mystery.id).await.expect("read");
+    assert_eq!((mystery.status, mystery.attempt), (JobStatus::Waiting, 0));
+    worker.shutdown(Duration::from_secs(5)).await;
+
+    // A worker told to claim the kind though it has no handler fails it clearly, once.
+    let mut told = config("w2");
+    told.kinds = Some(vec!["mystery".into()]);
+    let worker = start(&jobs, builtin(), told);
+    let mut events = worker.events();
     worker.wake();
     let failed = settled(&mut events, mystery.id).await;
     assert_eq!(
@@ -172,15 +140,6 @@ async fn an_unknown_kind_fails_clearly_and_the_worker_keeps_going() {
     let error = failed.error.expect("an error");
     assert_eq!(error.code.as_deref(), Some("unknown_kind"));
     assert!(error.message.contains("mystery"));
-
-    let next = worker
-        .enqueue(&new_job("hello", json!({ "name": "still here" })))
-        .await
-        .expect("enqueued");
-    assert_eq!(
-        settled(&mut events, next.id).await.status,
-        JobStatus::Finished
-    );
     worker.shutdown(Duration::from_secs(5)).await;
 }
 

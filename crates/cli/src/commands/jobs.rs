@@ -1,10 +1,10 @@
-//! `enqueue`, `jobs`, `show`, `watch`, `cancel`, `retry`, `kinds`.
+//! `enqueue`, `jobs`, `show`, `watch`, `cancel`, `retry`.
 
 use std::{process::ExitCode, time::Duration};
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use jobdeck_core::{Job, JobFilter, JobStatus, NewJob, kinds::builtin, worker::EnqueueError};
+use jobdeck_core::{Job, JobFilter, JobStatus, NewJob, worker::EnqueueError};
 use serde_json::{Map, Value};
 
 use super::{Context, out};
@@ -74,7 +74,9 @@ pub async fn enqueue(ctx: &Context, args: EnqueueArgs) -> anyhow::Result<ExitCod
         max_attempts: args.max_attempts,
         idempotency_key: args.idempotency_key.clone(),
     };
-    let job = builtin()
+    let job = ctx
+        .kinds
+        .registry()
         .enqueue(&jobs, &new)
         .await
         .map_err(|error| match error {
@@ -330,20 +332,5 @@ pub async fn cancel(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
 pub async fn retry(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
     let job = ctx.jobs()?.retry(id).await?;
     ctx.print(&job, &format!("Job {id} is waiting again."));
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn kinds(json: bool) -> anyhow::Result<ExitCode> {
-    let kinds = builtin().kinds();
-    if json {
-        out(&serde_json::to_string_pretty(&kinds)?);
-    } else {
-        for kind in kinds {
-            out(&format!(
-                "{:<10} {}\n           input: {}",
-                kind.name, kind.description, kind.input_schema
-            ));
-        }
-    }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod dev;
 pub mod jobs;
+pub mod kinds;
+pub mod logs;
 pub mod worker;
 
 use std::sync::Arc;
@@ -16,6 +18,8 @@ pub struct Context {
     pub project: Project,
     /// `--json`: machine-readable output, and errors as `{code, message}`.
     pub json: bool,
+    /// The kinds file.
+    pub kinds: kinds::KindsSource,
 }
 
 impl Context {

@@ -4,10 +4,7 @@
 use std::{process::ExitCode, time::Duration};
 
 use clap::Args;
-use jobdeck_core::{
-    kinds::builtin,
-    worker::{Worker, WorkerConfig, WorkerEvent},
-};
+use jobdeck_core::worker::{Worker, WorkerConfig, WorkerEvent};
 
 use super::{Context, out};
 
@@ -16,9 +13,10 @@ pub struct WorkerArgs {
     /// How many jobs run at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
-    /// Only these kinds (comma-separated); default: every kind.
-    #[arg(long, value_delimiter = ',')]
-    kinds: Vec<String>,
+    /// Only these kinds (comma-separated); default: every kind this CLI knows (built-in
+    /// and the kinds file's). Jobs of other kinds wait for a worker that runs them.
+    #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+    only: Vec<String>,
     /// Seconds to let running jobs finish after Ctrl-C or SIGTERM before handing
     /// them back.
     #[arg(long, default_value_t = 10)]
@@ -38,9 +36,9 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let name = WorkerConfig::unique_name("cli");
     let mut config = WorkerConfig::new(name.clone());
     config.concurrency = args.concurrency.into();
-    config.kinds = (!args.kinds.is_empty()).then_some(args.kinds);
+    config.kinds = (!args.only.is_empty()).then_some(args.only);
     config.lease = Duration::from_secs(args.lease);
-    let worker = Worker::new(config, builtin(), jobs).start();
+    let worker = Worker::new(config, ctx.kinds.registry(), jobs).start();
     let mut events = worker.events();
     eprintln!(
         "Worker {name} running as {} ({} at once). Ctrl-C to stop.",

@@ -478,21 +478,21 @@ impl SessionOwner {
         }
     }
 
+    /// How long until the access token is due for a refresh (zero if it is now);
+    /// `None` when signed out.
+    pub fn refresh_due(&self) -> Option<Duration> {
+        let inner = self.lock();
+        let session = inner.session.as_ref()?;
+        let due = session.expires_at - refresh_margin(session) - now();
+        Some(Duration::from_secs(due.max(0) as u64))
+    }
+
     /// Refreshes ahead of expiry until `shutdown` resolves, so tokens are fresh even
     /// when nobody is asking. Retries an unreachable server every `retry` at most.
     pub async fn keep_fresh(self: Arc<Self>, shutdown: impl Future<Output = ()>, retry: Duration) {
         tokio::pin!(shutdown);
         loop {
-            let wait = {
-                let inner = self.lock();
-                match &inner.session {
-                    Some(session) => {
-                        let due = session.expires_at - refresh_margin(session) - now();
-                        Duration::from_secs(due.max(0) as u64)
-                    }
-                    None => Duration::from_secs(3600),
-                }
-            };
+            let wait = self.refresh_due().unwrap_or(Duration::from_secs(3600));
             let mut changes = self.state.subscribe();
             tokio::select! {
                 () = &mut shutdown => return,

@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 use crate::{Error, Project, Secret, SessionOwner};
 
 pub mod feed;
+pub mod logs;
 
 pub use feed::ChangeFeed;
+pub use logs::{LogLevel, LogLine, LogStream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -298,6 +300,7 @@ pub struct Lease {
 pub struct JobsClient {
     rest: Postgrest,
     url: String,
+    project: Project,
     session: Arc<SessionOwner>,
 }
 
@@ -317,6 +320,7 @@ fn parse_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
             .as_str()
             .map_or_else(|| format!("the REST API answered {status}"), str::to_string),
         details: body["details"].as_str().map(str::to_string),
+        hint: body["hint"].as_str().map(str::to_string),
     }
 }
 
@@ -335,11 +339,27 @@ impl JobsClient {
     pub fn new(project: &Project, session: Arc<SessionOwner>) -> Self {
         let url = project.rest_url();
         let rest = Postgrest::new(&url).insert_header("apikey", project.key().value());
-        Self { rest, url, session }
+        Self {
+            rest,
+            url,
+            project: project.clone(),
+            session,
+        }
     }
 
     pub fn session(&self) -> &Arc<SessionOwner> {
         &self.session
+    }
+
+    /// The project this client talks to.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// Calls the database function `function` with named `args`, as the user: any
+    /// function the user's role may execute (`POST /rest/v1/rpc/<function>`).
+    pub async fn call(&self, function: &str, args: &Value) -> Result<Value, Error> {
+        self.rpc(function, args.clone()).await
     }
 
     /// Sends a request as the user and decodes a successful JSON answer.
@@ -451,6 +471,7 @@ impl JobsClient {
                     code: "JD001".into(),
                     message: format!("job {id} not found"),
                     details: None,
+                    hint: None,
                 },
                 _ => error,
             })

@@ -9,9 +9,8 @@ pub struct WorkerConfig {
     pub name: String,
     /// How many jobs run at once.
     pub concurrency: usize,
-    /// Claim only these kinds. `None` claims every kind, failing those it has no
-    /// handler for with a clear error: right for a user's only worker. Workers that
-    /// share a queue with differently equipped ones list their kinds.
+    /// Claim only these kinds. `None` claims the kinds of its registry: a job of a
+    /// kind this worker cannot run waits for a worker that can.
     pub kinds: Option<Vec<String>>,
     /// How long a claim holds a job without a heartbeat. A worker that dies loses its
     /// jobs to others after this.

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::Job;
+use crate::{Job, LogLine};
 
 /// Everything that happens to jobs in this worker, for the UI and the CLI.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,6 +19,12 @@ pub enum WorkerEvent {
         id: i64,
         progress: f32,
         message: Option<String>,
+    },
+    /// Lines of the job's log, as they were stored (in order, each attempt's seq
+    /// counting from 0).
+    JobLog {
+        id: i64,
+        lines: Vec<LogLine>,
     },
     /// The job ended: finished, failed, cancelled, or waiting for a retry.
     JobUpdated {

@@ -3,14 +3,17 @@
 //! its outcome is finished (through the completer), failed (retried with backoff by
 //! the database), handed back, or nothing when the lease was lost.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     events::WorkerEvent,
     kind::{JobContext, JobError},
+    logs::AttemptLog,
     running::{RunningJob, Stop},
     shared::Shared,
 };
@@ -67,39 +70,76 @@ pub(super) async fn run_job(
             .await,
         ),
     };
-    shared.running.remove(id);
+    if shared.running.remove(id) {
+        // Its kind was at its limit here: the claim loop may have skipped it.
+        shared.claims.wake.notify_one();
+    }
     drop(slot);
     if let Some(event) = last {
         shared.events.emit(event);
     }
 }
 
-/// The attempt itself: the handler under the timeout and the job's cancellation.
+/// The attempt itself: the kind's handler under its timeout and the job's
+/// cancellation, its log sent alongside and finished before the outcome is written (so
+/// a failure's last lines are stored when the failure is seen).
 async fn attempt(shared: &Shared, job: Job, entry: &RunningJob) -> Result<Value, JobError> {
-    let Some(handler) = shared.registry.get(&job.kind) else {
+    let registry = shared.registry();
+    let Some(kind) = registry.get(&job.kind) else {
         return Err(JobError::permanent(format!(
             "no handler for job kind \"{}\" in worker {}",
             job.kind, shared.config.name
         ))
         .with_code("unknown_kind"));
     };
+    let log = AttemptLog::new(job.id, job.attempt);
+    // The attempt's own stop: the job's (cancelled, lost, handed back) or its timeout.
+    let stop = entry.cancel.child_token();
     let input = job.context.clone();
     let ctx = JobContext {
         job,
         jobs: shared.jobs.clone(),
         worker: shared.config.name.as_str().into(),
-        cancel: entry.cancel.clone(),
+        cancel: stop.clone(),
         events: shared.events.sender().clone(),
+        log: Arc::clone(&log),
     };
-    let timeout = shared.config.attempt_timeout;
-    tokio::select! {
-        finished = tokio::time::timeout(timeout, handler.run(input, ctx)) => {
-            finished.unwrap_or_else(|_| Err(JobError::retry(format!(
-                "the attempt took longer than {} s", timeout.as_secs()
-            )).with_code("timeout")))
-        }
-        () = entry.cancel.cancelled() => Err(JobError::retry("stopped").with_code("cancelled")),
+    let timeout = kind
+        .options
+        .timeout
+        .unwrap_or(shared.config.attempt_timeout);
+    let grace = kind.handler.stop_grace();
+    let run = kind.handler.run(input, ctx);
+    let outcome = tokio::select! {
+        outcome = until_stopped(run, timeout, grace, &stop) => outcome,
+        never = log.keep_sending(shared) => match never {},
+    };
+    log.finish(shared).await;
+    outcome
+}
+
+/// Runs `run` until it ends, its timeout passes or `stop` is cancelled. A stopped
+/// handler is told (through its context) and given `grace` to stop what it started
+/// (a program gets SIGTERM, then SIGKILL), then dropped.
+async fn until_stopped(
+    run: BoxFuture<'static, Result<Value, JobError>>,
+    timeout: Duration,
+    grace: Duration,
+    stop: &CancellationToken,
+) -> Result<Value, JobError> {
+    tokio::pin!(run);
+    let why = tokio::select! {
+        outcome = &mut run => return outcome,
+        () = tokio::time::sleep(timeout) => JobError::retry(format!(
+            "the attempt took longer than {} s", timeout.as_secs()
+        )).with_code("timeout"),
+        () = stop.cancelled() => JobError::retry("stopped").with_code("cancelled"),
+    };
+    stop.cancel();
+    if !grace.is_zero() {
+        let _ = tokio::time::timeout(grace, run).await;
     }
+    Err(why)
 }
 
 /// Writes the outcome and answers the event that says how it went.

@@ -52,7 +52,7 @@ impl Worker {
                 concurrency,
                 ..self.config
             },
-            registry: self.registry,
+            registry: std::sync::RwLock::new(Arc::new(self.registry)),
             jobs: self.jobs,
             events: Events::new(),
             running: RunningJobs::default(),
@@ -103,8 +103,20 @@ impl WorkerHandle {
         move || shared.status()
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.shared.registry
+    /// The kinds this worker runs now.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.shared.registry()
+    }
+
+    /// Runs `registry`'s kinds from now on (the kinds file changed). Running jobs go
+    /// on with the kind they started with; a kind no longer here is no longer claimed.
+    pub fn set_registry(&self, registry: Registry) {
+        *self
+            .shared
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
+        self.wake();
     }
 
     /// Checks the input against the kind and enqueues. A job due now that this worker

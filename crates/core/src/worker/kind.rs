@@ -8,7 +8,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Error, Job, JobsClient};
+use super::logs::AttemptLog;
+use crate::{Error, Job, JobsClient, LogLevel, LogStream};
 
 /// A kind of job: its typed input (with a JSON Schema for forms), its typed output,
 /// and the work.
@@ -57,6 +58,11 @@ impl JobError {
         self
     }
 
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
     pub(crate) fn to_json(&self) -> Value {
         let mut value = json!({ "message": self.message });
         if let Some(code) = &self.code {
@@ -93,6 +99,7 @@ pub struct JobContext {
     pub(crate) worker: Arc<str>,
     pub(crate) cancel: CancellationToken,
     pub(crate) events: tokio::sync::broadcast::Sender<super::WorkerEvent>,
+    pub(crate) log: Arc<AttemptLog>,
 }
 
 impl JobContext {
@@ -127,6 +134,21 @@ impl JobContext {
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
+
+    /// Adds a line to this attempt's log, kept with the job and shown live. Never
+    /// waits: lines are sent in batches (and past the per-attempt cap only counted).
+    pub fn log(&self, level: LogLevel, line: &str) {
+        self.log.push(LogStream::Log, level, line);
+    }
+
+    pub(crate) fn log_line(&self, stream: LogStream, level: LogLevel, line: &str) {
+        self.log.push(stream, level, line);
+    }
+
+    /// The attempt's last log lines, oldest first (for a failure's context).
+    pub(crate) fn log_tail(&self, lines: usize) -> Vec<String> {
+        self.log.tail(lines)
+    }
 }
 
 /// A field-level reason the input does not fit the kind.
@@ -157,21 +179,22 @@ pub(crate) fn parse_input<T: DeserializeOwned>(input: &Value) -> Result<T, Inval
     })
 }
 
-/// A kind with its types erased, as the registry holds it.
+/// A kind with its types erased, as the registry holds it: a compiled-in [`JobKind`]
+/// or a kind from the kinds file.
 pub(crate) trait Handler: Send + Sync {
-    fn description(&self) -> &'static str;
     fn schema(&self) -> Value;
     fn validate(&self, input: &Value) -> Result<(), InvalidInput>;
     fn run(&self, input: Value, ctx: JobContext) -> BoxFuture<'static, Result<Value, JobError>>;
+    /// How long a stopped attempt may take to clean up before it is dropped. Dropping a
+    /// Rust future stops it at once; a program needs time to end.
+    fn stop_grace(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 pub(crate) struct Typed<K>(pub Arc<K>);
 
 impl<K: JobKind> Handler for Typed<K> {
-    fn description(&self) -> &'static str {
-        K::DESCRIPTION
-    }
-
     fn schema(&self) -> Value {
         serde_json::to_value(schemars::schema_for!(K::Input)).unwrap_or(Value::Null)
     }

@@ -12,7 +12,8 @@
 //! - `producer`: the claim loop and the enqueue fast path, which get jobs into slots
 //!   (`claims`: its state);
 //! - `running`: the jobs running here and the tracker their tasks run in;
-//! - `executor`: one job's attempt and its outcome;
+//! - `executor`: one job's attempt and its outcome; `logs`: the attempt's log, sent
+//!   in batches beside it;
 //! - `completer`: successes written in batches;
 //! - `heartbeat`: leases extended, cancellation and lost leases delivered;
 //! - `shared`: what the parts share, each part's state side by side.
@@ -28,6 +29,7 @@ mod executor;
 mod handle;
 mod heartbeat;
 pub mod kind;
+mod logs;
 mod producer;
 pub mod registry;
 mod running;
@@ -37,4 +39,7 @@ pub use config::WorkerConfig;
 pub use events::{WorkerEvent, WorkerStatus};
 pub use handle::{Worker, WorkerHandle};
 pub use kind::{InvalidInput, JobContext, JobError, JobKind};
-pub use registry::{EnqueueError, KindInfo, Registry};
+pub use logs::{
+    MAX_BYTES as LOG_MAX_BYTES, MAX_LINE_CHARS as LOG_MAX_LINE_CHARS, MAX_LINES as LOG_MAX_LINES,
+};
+pub use registry::{EnqueueError, KindExecutor, KindInfo, KindOptions, KindSource, Registry};

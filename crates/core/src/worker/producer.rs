@@ -12,20 +12,18 @@ use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{executor, registry::EnqueueError, shared::Shared};
+use super::{executor, registry::EnqueueError, running::Started, shared::Shared};
 use crate::{Error, ErrorCode, Job, JobStatus, NewJob, SessionState, User};
 
 /// The enqueue fast path (see [`super::WorkerHandle::enqueue`]).
 pub(super) async fn enqueue(shared: &Arc<Shared>, job: &NewJob) -> Result<Job, EnqueueError> {
+    let registry = shared.registry();
     let Some(slot) = free_slot_for(shared, job) else {
-        let enqueued = shared.registry.enqueue(&shared.jobs, job).await?;
+        let enqueued = registry.enqueue(&shared.jobs, job).await?;
         shared.claims.wake.notify_one();
         return Ok(enqueued);
     };
-    shared
-        .registry
-        .validate(&job.kind, &job.context)
-        .map_err(EnqueueError::Invalid)?;
+    let job = &registry.prepare(job).map_err(EnqueueError::Invalid)?;
     let name = shared.config.name.as_str();
     let (enqueued, confirmed) = tokio::join!(
         shared
@@ -48,15 +46,28 @@ pub(super) async fn enqueue(shared: &Arc<Shared>, job: &NewJob) -> Result<Job, E
 fn free_slot_for(shared: &Shared, job: &NewJob) -> Option<OwnedSemaphorePermit> {
     // A job given a run_at goes the usual way: the claim loop honours its time.
     let due = job.run_at.is_none();
-    let runs_kind = shared
-        .config
-        .kinds
-        .as_ref()
-        .is_none_or(|kinds| kinds.contains(&job.kind));
+    let runs_kind = claimable_kinds(shared).contains(&job.kind);
     if !(due && runs_kind && shared.claims.claiming()) {
         return None;
     }
     shared.claims.try_slot()
+}
+
+/// The kinds the next claim asks for: those this worker runs (its registry's, or the
+/// configured list), less any running at its limit here.
+fn claimable_kinds(shared: &Shared) -> Vec<String> {
+    let registry = shared.registry();
+    let mut kinds = match &shared.config.kinds {
+        Some(kinds) => kinds.clone(),
+        None => registry.names(),
+    };
+    kinds.retain(|kind| {
+        registry
+            .get(kind)
+            .and_then(|entry| entry.options.concurrency)
+            .is_none_or(|limit| shared.running.count(kind) < limit)
+    });
+    kinds
 }
 
 pub(super) async fn claim_loop(shared: Arc<Shared>) {
@@ -86,12 +97,22 @@ pub(super) async fn claim_loop(shared: Arc<Shared>) {
         while let Some(permit) = claims.try_slot() {
             slots.push(permit);
         }
-        let claim = shared.jobs.claim(
-            &shared.config.name,
-            shared.config.kinds.as_deref(),
-            slots.len() as u32,
-            shared.config.lease_seconds(),
-        );
+        let kinds = claimable_kinds(&shared);
+        let claim = async {
+            if kinds.is_empty() {
+                // Every kind here runs at its limit: wait for one to end.
+                return Ok(Vec::new());
+            }
+            shared
+                .jobs
+                .claim(
+                    &shared.config.name,
+                    Some(&kinds),
+                    slots.len() as u32,
+                    shared.config.lease_seconds(),
+                )
+                .await
+        };
         let (claimed, confirmed) = if expect_jobs {
             let (claimed, confirmed) = tokio::join!(claim, confirm_user(&shared));
             (claimed, Some(confirmed))
@@ -207,6 +228,7 @@ async fn start_jobs(
             return;
         }
     };
+    let registry = shared.registry();
     for job in jobs {
         let Some(slot) = slots.pop() else { break };
         if job.uuid != user.id {
@@ -218,11 +240,16 @@ async fn start_jobs(
             continue;
         }
         let id = job.id;
-        let started = shared.running.start(id, |entry| {
+        let limit = registry
+            .get(&job.kind)
+            .and_then(|entry| entry.options.concurrency);
+        let kind = job.kind.clone();
+        let started = shared.running.start(id, &kind, limit, |entry| {
             executor::run_job(Arc::clone(shared), job, entry, slot)
         });
-        if !started {
-            // The worker began to stop while this batch was being confirmed.
+        if started != Started::Yes {
+            // The worker began to stop while this batch was being confirmed, or more
+            // of the kind were claimed at once than it may run here.
             executor::release(shared, &[id]).await;
         }
     }

@@ -42,9 +42,27 @@ impl RunningJob {
     }
 }
 
+/// Whether a job could start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Started {
+    Yes,
+    /// The worker has stopped.
+    Closed,
+    /// Its kind runs at its limit here already.
+    Full,
+}
+
+#[derive(Debug)]
+struct Entry {
+    job: RunningJob,
+    kind: String,
+    /// Its kind has a limit here.
+    limited: bool,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    jobs: HashMap<i64, RunningJob>,
+    jobs: HashMap<i64, Entry>,
     /// Set when the worker stops: no job is registered after that.
     closed: bool,
 }
@@ -61,32 +79,55 @@ impl RunningJobs {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers job `id` and spawns its task, unless the worker has stopped (then the
-    /// caller hands the job back). Checking and registering are one step under the
-    /// lock that [`RunningJobs::close`] takes, so no job starts after the close.
-    pub(super) fn start<F>(&self, id: i64, task: impl FnOnce(RunningJob) -> F) -> bool
+    /// Registers job `id` of `kind` and spawns its task, unless the worker has stopped
+    /// or `limit` jobs of the kind run already (then the caller hands the job back).
+    /// Checking and registering are one step under the lock that
+    /// [`RunningJobs::close`] takes, so no job starts after the close.
+    pub(super) fn start<F>(
+        &self,
+        id: i64,
+        kind: &str,
+        limit: Option<usize>,
+        task: impl FnOnce(RunningJob) -> F,
+    ) -> Started
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let entry = {
+        let job = {
             let mut inner = self.lock();
             if inner.closed {
-                return false;
+                return Started::Closed;
             }
-            let entry = RunningJob {
+            if let Some(limit) = limit
+                && inner.jobs.values().filter(|e| e.kind == kind).count() >= limit
+            {
+                return Started::Full;
+            }
+            let job = RunningJob {
                 cancel: CancellationToken::new(),
                 stop: Arc::new(Mutex::new(None)),
             };
-            inner.jobs.insert(id, entry.clone());
-            entry
+            let entry = Entry {
+                job: job.clone(),
+                kind: kind.to_string(),
+                limited: limit.is_some(),
+            };
+            inner.jobs.insert(id, entry);
+            job
         };
-        self.tasks.spawn(task(entry));
-        true
+        self.tasks.spawn(task(job));
+        Started::Yes
     }
 
     /// The job task's last step before its final event: the job no longer runs here.
-    pub(super) fn remove(&self, id: i64) {
-        self.lock().jobs.remove(&id);
+    /// True if its kind has a limit here (a slot of that kind is free now).
+    pub(super) fn remove(&self, id: i64) -> bool {
+        self.lock().jobs.remove(&id).is_some_and(|e| e.limited)
+    }
+
+    /// How many jobs of `kind` run here.
+    pub(super) fn count(&self, kind: &str) -> usize {
+        self.lock().jobs.values().filter(|e| e.kind == kind).count()
     }
 
     pub(super) fn ids(&self) -> Vec<i64> {
@@ -96,14 +137,14 @@ impl RunningJobs {
     }
 
     pub(super) fn stop(&self, id: i64, why: Stop) {
-        if let Some(job) = self.lock().jobs.get(&id) {
-            job.stop(why);
+        if let Some(entry) = self.lock().jobs.get(&id) {
+            entry.job.stop(why);
         }
     }
 
     pub(super) fn stop_all(&self, why: Stop) {
-        for job in self.lock().jobs.values() {
-            job.stop(why);
+        for entry in self.lock().jobs.values() {
+            entry.job.stop(why);
         }
     }
 

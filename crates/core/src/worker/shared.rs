@@ -1,7 +1,7 @@
 //! The state the worker's parts share: each part's own small state, and the tasks they
 //! run in.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -19,7 +19,8 @@ use crate::JobsClient;
 #[derive(Debug)]
 pub(super) struct Shared {
     pub(super) config: WorkerConfig,
-    pub(super) registry: Registry,
+    /// The kinds this worker runs; replaced whole when the kinds file changes.
+    pub(super) registry: RwLock<Arc<Registry>>,
     pub(super) jobs: JobsClient,
     pub(super) events: Events,
     /// The producer's state: slots, pausing, waking, stopping.
@@ -34,6 +35,10 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    pub(super) fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
     pub(super) fn status(&self) -> WorkerStatus {
         WorkerStatus {
             name: self.config.name.clone(),

@@ -2,13 +2,15 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use jobdeck_core::{
     AuthClient, JobsClient, MemoryStore, NewJob, Project, Secret, SessionOwner, SessionStore,
+    worker::{Registry, Worker, WorkerConfig, WorkerEvent, WorkerHandle},
 };
 use jobdeck_sandbox::testing::{TestSandbox, email};
 use serde_json::Value;
+use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 pub fn project(sandbox: &TestSandbox) -> Project {
     Project::new(&sandbox.status.api_url, &sandbox.status.anon_key).expect("a project")
@@ -63,4 +65,58 @@ pub fn new_job(kind: &str, context: Value) -> NewJob {
         context,
         ..NewJob::default()
     }
+}
+
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The first event that `pick` accepts, within the deadline.
+pub async fn until<T>(
+    events: &mut Receiver<WorkerEvent>,
+    pick: impl FnMut(&WorkerEvent) -> Option<T>,
+) -> T {
+    until_within(DEADLINE, events, pick).await
+}
+
+/// The first event that `pick` accepts, within `deadline`.
+pub async fn until_within<T>(
+    deadline: Duration,
+    events: &mut Receiver<WorkerEvent>,
+    mut pick: impl FnMut(&WorkerEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(deadline, async {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Some(found) = pick(&event) {
+                        return found;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => panic!("the worker's events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the awaited event came before the deadline")
+}
+
+/// Waits until job `id` ends in a final state (or waits for a retry), answering it.
+pub async fn settled(events: &mut Receiver<WorkerEvent>, id: i64) -> jobdeck_core::Job {
+    until(events, |event| match event {
+        WorkerEvent::JobUpdated { job } if job.id == id => Some(job.clone()),
+        _ => None,
+    })
+    .await
+}
+
+pub async fn started(events: &mut Receiver<WorkerEvent>, id: i64) {
+    until(events, |event| match event {
+        WorkerEvent::JobStarted { job } if job.id == id => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+pub fn start(jobs: &JobsClient, registry: Registry, config: WorkerConfig) -> WorkerHandle {
+    Worker::new(config, registry, jobs.clone()).start()
 }
