@@ -4,12 +4,13 @@
 
 use jobdeck_core::{
     Attempt, AttemptOutcome, BulkAction, ErrorBody, ErrorCode, Job, JobFailure, JobFilter,
-    JobStatus, NewJob, Page, SessionState, User,
-    worker::{KindInfo, WorkerStatus},
+    JobStatus, LogLevel, LogLine, LogStream, NewJob, Page, SessionState, User,
+    kinds::KindsProblem,
+    worker::{KindExecutor, KindInfo, KindSource, WorkerStatus},
 };
 use ts_rs::{Config, TS};
 
-use crate::{commands, events, ipc};
+use crate::{commands, events, ipc, kinds};
 
 /// Declares `T` as an exported TypeScript type (with its doc comment).
 fn declare<T: TS>(cfg: &Config) -> String {
@@ -41,7 +42,14 @@ pub fn typescript() -> String {
         declare::<JobFilter>(&cfg),
         declare::<Page>(&cfg),
         declare::<BulkAction>(&cfg),
+        declare::<KindSource>(&cfg),
+        declare::<KindExecutor>(&cfg),
         declare::<KindInfo>(&cfg),
+        declare::<KindsProblem>(&cfg),
+        declare::<kinds::KindsView>(&cfg),
+        declare::<LogStream>(&cfg),
+        declare::<LogLevel>(&cfg),
+        declare::<LogLine>(&cfg),
         declare::<User>(&cfg),
         declare::<SessionState>(&cfg),
         declare::<WorkerStatus>(&cfg),

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use jobdeck_core::{
-    BulkAction, Job, JobFilter, JobStatus, NewJob, Page, SessionState, SignOutScope, SignUp,
-    kinds::builtin,
-    worker::{KindInfo, WorkerStatus},
+    BulkAction, ErrorBody, ErrorCode, Job, JobFilter, JobStatus, LogLine, NewJob, Page,
+    SessionState, SignOutScope, SignUp, worker::WorkerStatus,
 };
 
 use crate::{
-    ipc::{AppInfo, ConnectionView, Preferences, SignUpOutcome, commands},
+    ipc::{AppInfo, CommandError, ConnectionView, Preferences, SignUpOutcome, commands},
+    kinds::{self, KindsView},
     shell::Shell,
 };
 
@@ -155,10 +155,26 @@ commands! {
         Ok(changed)
     }
 
-    /// The kinds this app's worker runs, with their input schemas.
-    async fn kinds_list(shell) -> Vec<KindInfo> {
+    /// Every kind this app runs (built-in and the kinds file's), with their input
+    /// schemas, and what is wrong in the kinds file.
+    async fn kinds_list(shell) -> KindsView {
         let _ = shell;
-        Ok(builtin().kinds())
+        Ok(kinds::read().1)
+    }
+
+    /// Opens the kinds file in the user's editor (creating it first if need be).
+    async fn kinds_open(shell) -> () {
+        let _ = shell;
+        kinds::open().await.map_err(|message| {
+            CommandError(ErrorBody { code: ErrorCode::Internal, message, field: None })
+        })
+    }
+
+    /// Job `id`'s log: one attempt's, or every attempt's; only the lines after
+    /// `after_seq` of that attempt when given (to follow a running job).
+    async fn job_logs(shell, id: i64, attempt: Option<i32>, after_seq: Option<i32>) -> Vec<LogLine> {
+        let after = attempt.zip(after_seq);
+        Ok(shell.connection()?.jobs.logs(id, attempt, after).await?)
     }
 
     async fn worker_status(shell) -> WorkerStatus {

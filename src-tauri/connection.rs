@@ -5,7 +5,6 @@ use std::{sync::Arc, time::Duration};
 
 use jobdeck_core::{
     JobsClient, Project, SessionOwner,
-    kinds::builtin,
     worker::{Worker, WorkerConfig, WorkerHandle},
 };
 use tokio::sync::Notify;
@@ -42,7 +41,8 @@ impl Connection {
         worker_name: String,
     ) -> Arc<Self> {
         let jobs = JobsClient::new(&project, Arc::clone(&session));
-        let worker = Worker::new(WorkerConfig::new(worker_name), builtin(), jobs.clone()).start();
+        let (registry, _) = crate::kinds::read();
+        let worker = Worker::new(WorkerConfig::new(worker_name), registry, jobs.clone()).start();
         Arc::new(Connection {
             project,
             sandbox,

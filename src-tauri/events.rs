@@ -4,7 +4,8 @@
 //! Jobs this app runs reach the UI the moment the worker reports them; changes made
 //! elsewhere (the CLI, another device) arrive from the change feed, polled every
 //! [`POLL`] and at once whenever this app changed something. The UI applies both the
-//! same way: a job's newer version replaces the older.
+//! same way: a job's newer version replaces the older. The log lines this app's jobs
+//! write and changes to the kinds file are pushed the same way.
 
 use std::{
     collections::HashMap,
@@ -14,7 +15,7 @@ use std::{
 
 use chrono::Utc;
 use jobdeck_core::{
-    ChangeFeed, ErrorBody, Job, JobStatus, SessionState,
+    ChangeFeed, ErrorBody, Job, JobStatus, LogLine, SessionState,
     worker::{WorkerEvent, WorkerStatus},
 };
 use serde::Serialize;
@@ -23,7 +24,7 @@ use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::error::RecvError;
 use ts_rs::TS;
 
-use crate::{connection::Connection, ipc::Language, stores::Stores};
+use crate::{connection::Connection, ipc::Language, kinds::KindsView, stores::Stores};
 
 pub const APP_EVENT: &str = "jobdeck://event";
 
@@ -54,6 +55,15 @@ pub enum AppEvent {
     /// Whether the change feed reaches the project (`error` while it does not).
     Feed {
         error: Option<ErrorBody>,
+    },
+    /// Lines of a job's log this app's worker just stored.
+    Log {
+        id: i64,
+        lines: Vec<LogLine>,
+    },
+    /// The kinds file changed: the kinds the app runs now.
+    Kinds {
+        kinds: KindsView,
     },
 }
 
@@ -113,6 +123,7 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
                     );
                     continue;
                 }
+                WorkerEvent::JobLog { id, lines } => emit(&h, AppEvent::Log { id, lines }),
                 WorkerEvent::JobReleased { .. } | WorkerEvent::JobLost { .. } => {
                     poke.notify_one();
                 }
@@ -196,6 +207,12 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
     let session = Arc::clone(&connection.session);
     let until = stop.clone();
     tasks.spawn(session.keep_fresh(until.cancelled_owned(), Duration::from_secs(5)));
+    // The kinds file: the worker runs what it says now, and the UI shows it.
+    let (h, set_registry) = (handle.clone(), connection.worker.registry_setter());
+    tasks.spawn(crate::kinds::watch(stop.clone(), move |registry, kinds| {
+        set_registry(registry);
+        emit(&h, AppEvent::Kinds { kinds });
+    }));
 }
 
 /// A desktop notification when one of this app's jobs finished or failed for good.

@@ -9,6 +9,7 @@
 //!   app's types that cross to the UI; [`bindings`] generates `ui/src/bindings.ts`.
 //! - [`events`]: what the UI hears: job changes, progress, session and worker state.
 //! - [`stores`]: settings and the session in tauri-plugin-store files.
+//! - [`kinds`]: the kinds file, read on connecting and watched for changes.
 //!
 //! The app holds no business logic: job, session and worker behaviour lives in the
 //! Tauri-free crates under `crates/`.
@@ -18,6 +19,7 @@ pub mod commands;
 pub mod connection;
 pub mod events;
 pub mod ipc;
+pub mod kinds;
 pub mod sandbox;
 pub mod shell;
 pub mod stores;

@@ -5,9 +5,9 @@
 // The steps share one user and run in order; each saves a screenshot of what it shows.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { WebDriver } from "./webdriver.mjs";
@@ -405,6 +405,59 @@ test("the network goes and comes back: the app says so, its worker and list carr
   await driver.click(`tr[data-id="${id}"] td.kind`);
   assert.match(await driver.waitFor(() => driver.text("#detail-attempts"), "the job's attempts"), /finished/);
   await screenshot("back-online");
+});
+
+test("own kinds: the kinds file's command kind gets a form, runs, and its log is live in the detail", async () => {
+  const file = process.env.KINDS_FILE;
+  const folder = dirname(file);
+  mkdirSync(folder, { recursive: true });
+  const go = join(folder, "go");
+  rmSync(go, { force: true });
+  // Logs, then waits for the test's word, then finishes: its log must show while it runs.
+  writeFileSync(
+    join(folder, "greet.sh"),
+    `#!/bin/sh\nread -r input\necho "greeting with $input"\necho 'warming up' >&2\n` +
+      `while [ ! -e "${go}" ]; do sleep 0.1; done\necho '{"log": "almost done", "level": "warn"}'\n` +
+      `echo '{"result": {"greeted": true}}'\n`,
+    { mode: 0o755 },
+  );
+  writeFileSync(
+    file,
+    `[[kind]]\nname = "greet"\ndescription = "Greets from a program"\ncommand = ["./greet.sh"]\n` +
+      `input_schema = { type = "object", properties = { who = { type = "string" } }, required = ["who"] }\n\n` +
+      `[[kind]]\nname = "typo"\ncomand = ["x"]\n`,
+  );
+  // The app sees the file change on its own: the kind is offered, the wrong entry named.
+  await driver.waitFor(
+    () => driver.run("return [...document.querySelectorAll('#enqueue-kind option')].some((o) => o.value === 'greet')"),
+    "the new kind in the enqueue form",
+  );
+  const problems = await driver.waitFor(() => driver.text("#kinds-problems"), "the kinds file's problem");
+  assert.match(problems, /kinds\.toml:9: comand: unknown key/);
+  const id = await enqueue("greet", { who: "Ada" });
+  await waitForStatus(id, "running");
+  await driver.click(`tr[data-id="${id}"] td.kind`);
+  const live = await driver.waitFor(async () => {
+    const text = await driver.text("#job-log");
+    return text && text.includes("warming up") ? text : null;
+  }, "the running job's log");
+  assert.match(live, /greeting with \{"who":"Ada"\}/);
+  assert.equal((await row(id)).status, "running", "the log showed while the program ran");
+  const stderr = await driver.run(
+    "return [...document.querySelectorAll('#job-log .log-line')].find((l) => l.textContent.includes('warming up'))?.dataset.stream",
+  );
+  assert.equal(stderr, "stderr");
+  await screenshot("own-kind-running");
+  writeFileSync(go, "");
+  await waitForStatus(id, "finished");
+  await driver.waitFor(async () => (await driver.text("#job-log"))?.includes("almost done"), "the last log line");
+  // Edit and run again: the form comes back with the job's input.
+  await driver.click('#detail [data-action="edit"]');
+  await driver.waitFor(
+    () => driver.run("return document.getElementById('field-who')?.value === 'Ada'"),
+    "the form prefilled with the job's input",
+  );
+  await screenshot("own-kind-finished");
 });
 
 test("sign out ends the session", async () => {

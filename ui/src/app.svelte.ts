@@ -14,8 +14,10 @@ import {
   jobRunAgain,
   jobsBulk,
   jobsCounts,
+  jobLogs,
   jobsList,
   kindsList,
+  kindsOpen,
   preferencesGet,
   preferencesSet,
   uiListShown,
@@ -28,7 +30,11 @@ import {
   type Job,
   type JobFilter,
   type JobStatus,
+  type JsonValue,
   type KindInfo,
+  type KindsProblem,
+  type KindsView,
+  type LogLine,
   type Preferences,
   type SessionState,
   type WorkerStatus,
@@ -48,12 +54,14 @@ export interface Batch {
   session?: SessionState;
   worker?: { status: WorkerStatus; trouble: string | null };
   feed?: { error: string | null };
+  logs: Array<{ id: number; lines: LogLine[] }>;
+  kinds?: KindsView;
 }
 
 /** Folds a burst of events into one batch: job versions together, the last word on
  *  the session, the worker and the feed. */
 export function coalesce(events: AppEvent[]): Batch {
-  const batch: Batch = { jobs: [], progress: [] };
+  const batch: Batch = { jobs: [], progress: [], logs: [] };
   for (const event of events) {
     switch (event.type) {
       case "jobs":
@@ -71,6 +79,12 @@ export function coalesce(events: AppEvent[]): Batch {
       case "feed":
         batch.feed = { error: event.error?.message ?? null };
         break;
+      case "log":
+        batch.logs.push({ id: event.id, lines: event.lines });
+        break;
+      case "kinds":
+        batch.kinds = event.kinds;
+        break;
     }
   }
   return batch;
@@ -84,6 +98,11 @@ export class AppState {
   /** Why the saved project could not be reopened (shown on the connect screen). */
   connectError = $state("");
   kinds = $state.raw<KindInfo[]>([]);
+  kindsFile = $state("");
+  kindsProblems = $state.raw<KindsProblem[]>([]);
+  /** A job's kind and input for the enqueue form ("Edit and run again"); `n` makes
+   *  each request new. */
+  prefill = $state.raw<{ kind: string; input: JsonValue; n: number } | null>(null);
 
   filter = $state<JobFilter>(emptyFilter());
   jobs = $state.raw<Job[]>([]);
@@ -95,6 +114,9 @@ export class AppState {
   counts = $state<Partial<Record<JobStatus, number>>>({});
   selected = $state<number | null>(null);
   detail = $state.raw<Job | null>(null);
+  /** The log of the job on show: the attempt chosen (its latest by default). */
+  log = $state.raw<LogLine[]>([]);
+  logAttempt = $state<number | null>(null);
   notice = $state("");
 
   session = $state<SessionState>({ state: "signed_out" });
@@ -110,6 +132,7 @@ export class AppState {
   private flushing = false;
   private countsTimer: ReturnType<typeof setTimeout> | undefined;
   private listShown = false;
+  private following = false;
 
   constructor(private readonly schedule: (flush: () => void) => void = (f) => requestAnimationFrame(f)) {}
 
@@ -161,7 +184,7 @@ export class AppState {
     } else {
       this.session = connection.session;
       this.worker = connection.worker;
-      this.kinds = await kindsList();
+      this.setKinds(await kindsList());
       this.screen = "jobs";
       await this.firstPage();
     }
@@ -282,6 +305,8 @@ export class AppState {
       this.feedError = batch.feed.error;
       if (!batch.feed.error) void this.reload();
     }
+    for (const { id, lines } of batch.logs) this.addLog(id, lines);
+    if (batch.kinds) this.setKinds(batch.kinds);
     if (batch.session) {
       this.session = batch.session;
       if (batch.session.state === "signed_out" || batch.session.state === "ended") void this.route();
@@ -298,6 +323,80 @@ export class AppState {
 
   tick(): void {
     this.now = Date.now();
+    // A job running elsewhere logs without telling this app: follow its log.
+    if (this.detail?.status === "running" && !this.worker?.running.includes(this.detail.id)) void this.followLog();
+  }
+
+  // --- kinds ------------------------------------------------------------------
+
+  setKinds(view: KindsView): void {
+    this.kinds = view.kinds;
+    this.kindsFile = view.file;
+    this.kindsProblems = view.problems;
+  }
+
+  async openKindsFile(): Promise<void> {
+    try {
+      await kindsOpen();
+    } catch (e) {
+      this.notice = describe(e);
+    }
+  }
+
+  /** Whether this device runs jobs of `kind`. */
+  runsKind(kind: string): boolean {
+    return this.kinds.some((k) => k.name === kind);
+  }
+
+  // --- a job's log ------------------------------------------------------------
+
+  /** Shows attempt `attempt` of the job on show (its latest when null). */
+  async showLog(attempt: number | null): Promise<void> {
+    const job = this.detail;
+    if (!job) return;
+    const chosen = attempt ?? (job.attempt > 0 ? job.attempt : null);
+    this.logAttempt = chosen;
+    this.log = [];
+    if (chosen === null) return;
+    try {
+      const lines = await jobLogs(job.id, chosen, null);
+      if (this.detail?.id === job.id && this.logAttempt === chosen) this.log = merge(this.log, lines);
+    } catch (e) {
+      this.notice = describe(e);
+    }
+  }
+
+  private async followLog(): Promise<void> {
+    const job = this.detail;
+    if (!job || this.following) return;
+    if (this.logAttempt !== job.attempt) {
+      await this.showLog(job.attempt);
+      return;
+    }
+    this.following = true;
+    try {
+      const after = this.log.length > 0 ? this.log[this.log.length - 1].seq : null;
+      const lines = await jobLogs(job.id, job.attempt, after);
+      if (this.detail?.id === job.id && this.logAttempt === job.attempt) this.log = merge(this.log, lines);
+    } catch {
+      // The next tick tries again; the feed reports a project out of reach.
+    } finally {
+      this.following = false;
+    }
+  }
+
+  private addLog(id: number, lines: LogLine[]): void {
+    const job = this.detail;
+    if (!job || job.id !== id) return;
+    const attempt = lines[0]?.attempt;
+    if (attempt === undefined) return;
+    // A new attempt of the job on show takes over the panel, as its row does.
+    if (this.logAttempt !== attempt) {
+      if (this.logAttempt !== null && attempt < this.logAttempt) return;
+      this.logAttempt = attempt;
+      this.log = [];
+    }
+    this.log = merge(this.log, lines);
   }
 
   // --- one job ----------------------------------------------------------------
@@ -305,13 +404,16 @@ export class AppState {
   async open(id: number): Promise<void> {
     this.selected = id;
     this.detail = this.jobs.find((j) => j.id === id) ?? null;
+    this.log = [];
+    this.logAttempt = null;
     try {
       const fetched = await jobGet(id);
       if (this.selected !== id) return;
       if (this.detail?.id !== id) this.detail = fetched;
       // Applied like any change: a live event that arrived while the row was on its
       // way may be newer, and an older version must not replace it.
-      else this.apply({ jobs: [fetched], progress: [] });
+      else this.apply({ jobs: [fetched], progress: [], logs: [] });
+      await this.showLog(null);
     } catch (e) {
       this.notice = describe(e);
     }
@@ -323,7 +425,7 @@ export class AppState {
 
   /** A job this screen just made or changed: shown at once, as an event would be. */
   changed(job: Job): void {
-    this.apply({ jobs: [job], progress: [] });
+    this.apply({ jobs: [job], progress: [], logs: [] });
   }
 
   async act(action: Action, job: Job): Promise<void> {
@@ -342,6 +444,9 @@ export class AppState {
           await this.open(again.id);
           break;
         }
+        case "edit":
+          this.prefill = { kind: job.kind, input: job.context, n: (this.prefill?.n ?? 0) + 1 };
+          break;
         case "delete":
           if (await jobDelete(job.id)) {
             this.jobs = this.jobs.filter((j) => j.id !== job.id);
@@ -376,4 +481,13 @@ export class AppState {
       this.notice = describe(e);
     }
   }
+}
+
+/** `lines` added to `log` in order, each (attempt, seq) once. */
+export function merge(log: LogLine[], lines: LogLine[]): LogLine[] {
+  if (lines.length === 0) return log;
+  const seen = new Set(log.map((l) => `${l.attempt}:${l.seq}`));
+  const fresh = lines.filter((l) => !seen.has(`${l.attempt}:${l.seq}`));
+  if (fresh.length === 0) return log;
+  return [...log, ...fresh].sort((a, b) => a.attempt - b.attempt || a.seq - b.seq);
 }

@@ -98,13 +98,61 @@ total: number, };
 export type BulkAction = "cancel" | "retry";
 
 /**
+ * Where a kind comes from.
+ */
+export type KindSource = "built_in" | "file";
+
+/**
+ * What runs a kind's job.
+ */
+export type KindExecutor = "rust" | "command" | "rpc" | "http";
+
+/**
  * A kind as the UI and `jobdeck kinds` show it.
  */
 export type KindInfo = { name: string, description: string, 
 /**
  * The input's JSON Schema.
  */
-input_schema: JsonValue, };
+input_schema: JsonValue, source: KindSource, executor: KindExecutor, timeout_seconds?: number | null, max_attempts?: number | null, priority?: number | null, concurrency?: number | null, };
+
+/**
+ * One thing wrong in the kinds file.
+ */
+export type KindsProblem = { file: string, 
+/**
+ * 1-based; none when the file as a whole is the problem.
+ */
+line?: number | null, 
+/**
+ * The key concerned (`command`, `input_schema`), or the kind's name.
+ */
+key?: string | null, message: string, };
+
+/**
+ * Every kind the app runs, and what is wrong in the kinds file.
+ */
+export type KindsView = { 
+/**
+ * Where the kinds file is (it may not exist yet).
+ */
+file: string, kinds: Array<KindInfo>, problems: Array<KindsProblem>, };
+
+/**
+ * Where a log line came from.
+ */
+export type LogStream = "stdout" | "stderr" | "log";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/**
+ * One line of an attempt's log.
+ */
+export type LogLine = { attempt: number, 
+/**
+ * Its place in the attempt's log, from 0.
+ */
+seq: number, at: string, stream: LogStream, level: LogLevel, line: string, };
 
 /**
  * The user as Auth describes them (the fields Jobdeck uses).
@@ -143,7 +191,7 @@ export type Theme = "system" | "light" | "dark";
 
 export type Language = "system" | "en" | "ja";
 
-export type AppEvent = { "type": "jobs", jobs: Array<Job>, } | { "type": "progress", id: number, progress: number, message: string | null, } | { "type": "session", state: SessionState, } | { "type": "worker", status: WorkerStatus, trouble: string | null, } | { "type": "feed", error: ErrorBody | null, };
+export type AppEvent = { "type": "jobs", jobs: Array<Job>, } | { "type": "progress", id: number, progress: number, message: string | null, } | { "type": "session", state: SessionState, } | { "type": "worker", status: WorkerStatus, trouble: string | null, } | { "type": "feed", error: ErrorBody | null, } | { "type": "log", id: number, lines: Array<LogLine>, } | { "type": "kinds", kinds: KindsView, };
 
 /** The event every change is announced on; its payload is an `AppEvent`. */
 export const APP_EVENT = "jobdeck://event";
@@ -281,10 +329,26 @@ export function jobsBulk(action: BulkAction, filter: JobFilter): Promise<number>
 }
 
 /**
- * The kinds this app's worker runs, with their input schemas.
+ * Every kind this app runs (built-in and the kinds file's), with their input
+ * schemas, and what is wrong in the kinds file.
  */
-export function kindsList(): Promise<Array<KindInfo>> {
+export function kindsList(): Promise<KindsView> {
   return invoke("kinds_list");
+}
+
+/**
+ * Opens the kinds file in the user's editor (creating it first if need be).
+ */
+export function kindsOpen(): Promise<null> {
+  return invoke("kinds_open");
+}
+
+/**
+ * Job `id`'s log: one attempt's, or every attempt's; only the lines after
+ * `after_seq` of that attempt when given (to follow a running job).
+ */
+export function jobLogs(id: number, attempt: number | null, afterSeq: number | null): Promise<Array<LogLine>> {
+  return invoke("job_logs", { id, attempt, afterSeq });
 }
 
 export function workerStatus(): Promise<WorkerStatus> {

@@ -76,13 +76,13 @@ export function applyProgress(
 export const STATUSES: JobStatus[] = ["waiting", "running", "finished", "failed", "cancelled"];
 
 /** What the user may do to a job in its state. */
-export function actionsFor(job: Job): Array<"cancel" | "retry" | "runAgain" | "delete"> {
-  const actions: Array<"cancel" | "retry" | "runAgain" | "delete"> = [];
+export function actionsFor(job: Job): Array<"cancel" | "retry" | "runAgain" | "edit" | "delete"> {
+  const actions: Array<"cancel" | "retry" | "runAgain" | "edit" | "delete"> = [];
   if (job.status === "waiting" || (job.status === "running" && !job.cancel_requested_at)) {
     actions.push("cancel");
   }
   if (job.status === "failed" || job.status === "cancelled") actions.push("retry");
-  actions.push("runAgain");
+  actions.push("runAgain", "edit");
   if (job.status !== "running") actions.push("delete");
   return actions;
 }

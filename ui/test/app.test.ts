@@ -1,7 +1,8 @@
 import { flushSync, mount, unmount } from "svelte";
 import { describe as suite, expect, it } from "vitest";
 import { AppState } from "../src/app.svelte";
-import type { AppEvent } from "../src/bindings";
+import type { AppEvent, LogLine } from "../src/bindings";
+import DetailPanel from "../src/components/DetailPanel.svelte";
 import JobsTable from "../src/components/JobsTable.svelte";
 import { describe } from "../src/errors";
 import { setLang } from "../src/i18n.svelte";
@@ -49,6 +50,44 @@ suite("live events", () => {
     expect(app.worker?.running).toEqual([]);
     expect(app.workerTrouble).toBeNull();
     expect(app.detail?.status).toBe("finished");
+  });
+});
+
+function line(attempt: number, seq: number, text: string, stream: LogLine["stream"] = "stdout"): LogLine {
+  return { attempt, seq, at: "2026-11-28T10:00:01+00:00", stream, level: stream === "stderr" ? "warn" : "info", line: text };
+}
+
+suite("a job's log", () => {
+  it("shows the lines of the job on show in order, each once, stdout and stderr apart; a new attempt takes over", () => {
+    setLang("en");
+    const { app, frames } = manual();
+    app.detail = job(7, { status: "running", attempt: 1, kind: "export" });
+    app.kinds = [];
+    const target = document.createElement("div");
+    const panel = mount(DetailPanel, { target, props: { app, job: app.detail, close: () => {} } });
+    app.receive({ type: "log", id: 7, lines: [line(1, 0, "one"), line(1, 1, "two", "stderr")] });
+    app.receive({ type: "log", id: 8, lines: [line(1, 0, "another job's")] });
+    app.receive({ type: "log", id: 7, lines: [line(1, 1, "two", "stderr"), line(1, 2, "three")] });
+    frames[0]();
+    flushSync();
+    const shown = () => [...target.querySelectorAll("#job-log .log-line")].map((l) => [l.getAttribute("data-stream"), l.textContent?.split(" ").pop()]);
+    expect(shown()).toEqual([["stdout", "one"], ["stderr", "two"], ["stdout", "three"]]);
+    app.receive({ type: "log", id: 7, lines: [line(2, 0, "again")] });
+    flushSync();
+    expect(shown()).toEqual([["stdout", "again"]]);
+    expect(app.logAttempt).toBe(2);
+    unmount(panel);
+  });
+
+  it("says when no worker on this device runs a waiting job's kind", () => {
+    setLang("en");
+    const { app } = manual();
+    const waiting = job(9, { kind: "export" });
+    const target = document.createElement("div");
+    const panel = mount(DetailPanel, { target, props: { app, job: waiting, close: () => {} } });
+    flushSync();
+    expect(target.querySelector("#detail-no-worker")?.textContent).toContain("export");
+    unmount(panel);
   });
 });
 

@@ -53,9 +53,9 @@ describe("progress and actions", () => {
   });
 
   it("offers what the job's state allows", () => {
-    expect(actionsFor(job(1))).toEqual(["cancel", "runAgain", "delete"]);
-    expect(actionsFor(job(1, { status: "running" }))).toEqual(["cancel", "runAgain"]);
-    expect(actionsFor(job(1, { status: "failed" }))).toEqual(["retry", "runAgain", "delete"]);
-    expect(actionsFor(job(1, { status: "running", cancel_requested_at: "x" }))).toEqual(["runAgain"]);
+    expect(actionsFor(job(1))).toEqual(["cancel", "runAgain", "edit", "delete"]);
+    expect(actionsFor(job(1, { status: "running" }))).toEqual(["cancel", "runAgain", "edit"]);
+    expect(actionsFor(job(1, { status: "failed" }))).toEqual(["retry", "runAgain", "edit", "delete"]);
+    expect(actionsFor(job(1, { status: "running", cancel_requested_at: "x" }))).toEqual(["runAgain", "edit"]);
   });
 });

@@ -637,7 +637,7 @@ max_attempts = 3
 }
 
 #[tokio::test]
-async fn another_user_cannot_read_a_jobs_log() {
+async fn another_user_cannot_read_a_jobs_log_and_it_goes_with_its_job() {
     let sandbox = TestSandbox::start().await;
     let (jobs, _) = signed_in(&sandbox).await;
     let (other, _) = signed_in(&sandbox).await;
@@ -663,4 +663,12 @@ async fn another_user_cannot_read_a_jobs_log() {
         .await
         .expect_err("refused");
     assert_eq!(error.server_code(), Some("JD002"));
+    // Deleted with its job.
+    assert!(jobs.delete(done.id).await.expect("deletes"));
+    assert!(
+        jobs.logs(done.id, None, None)
+            .await
+            .expect("an answer")
+            .is_empty()
+    );
 }

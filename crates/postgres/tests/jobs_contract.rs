@@ -62,6 +62,21 @@ async fn a_user_can_neither_see_nor_touch_another_users_jobs() {
         )
         .await;
     assert!(beats.is_empty(), "bob cannot extend alice's lease");
+    let append = "select append_job_logs($1, 'alice-worker', 1, '[{\"seq\": 0, \"line\": \"x\"}]')";
+    assert_eq!(
+        db.err(bob_actor, append, &[&running]).await,
+        "JD002",
+        "bob cannot write to alice's job's log"
+    );
+    db.ok(Actor::User(alice), append, &[&running]).await;
+    let read = db
+        .ok(
+            bob_actor,
+            "select line from job_logs where job_id = $1",
+            &[&running],
+        )
+        .await;
+    assert!(read.is_empty(), "bob cannot read alice's job's log");
 
     let ended = db.enqueue(alice, "hello", 3).await;
     db.ok(Actor::User(alice), "select cancel_job($1)", &[&ended])
@@ -121,6 +136,7 @@ async fn a_user_can_neither_see_nor_touch_another_users_jobs() {
         .map(|row| row.get::<_, String>("proname"))
         .collect();
     let tried: BTreeSet<String> = [
+        "append_job_logs",
         "claim_jobs",
         "heartbeat_jobs",
         "finish_job",

@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::Subcommand;
 use jobdeck_core::{
-    kinds::{KindsFile, builtin, kinds_path},
+    kinds::{KindsFile, builtin},
     worker::Registry,
 };
 use serde_json::json;
@@ -26,17 +26,9 @@ pub struct KindsSource {
 }
 
 impl KindsSource {
-    /// The kinds file as read now (none: no file at the default location).
+    /// The kinds file as read now (empty: no file at the default location).
     pub fn read(&self) -> KindsFile {
-        match kinds_path(self.explicit.as_deref()) {
-            // A file named by flag or environment must exist; the default need not.
-            Some(path) => KindsFile::load(
-                &path,
-                &builtin(),
-                self.explicit.is_some() || std::env::var_os("JOBDECK_KINDS").is_some(),
-            ),
-            None => KindsFile::default(),
-        }
+        jobdeck_core::kinds::load(self.explicit.as_deref())
     }
 
     /// Every kind this CLI runs; what is wrong in the kinds file is printed as a

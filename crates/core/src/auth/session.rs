@@ -361,6 +361,29 @@ impl SessionOwner {
         }
     }
 
+    /// An access token valid for at least `wanted` (or half a token's lifetime, if
+    /// that is shorter), refreshing first if the current one is not: for a program
+    /// that gets one token at its start.
+    pub async fn access_token_valid_for(
+        self: &Arc<Self>,
+        wanted: Duration,
+    ) -> Result<Secret, Error> {
+        let token = self.access_token().await?;
+        let short = self.lock().session.as_ref().is_some_and(|session| {
+            let lifetime = if session.obtained_at > 0 {
+                session.expires_at - session.obtained_at
+            } else {
+                i64::MAX
+            };
+            session.expires_at - now() < (wanted.as_secs() as i64).min(lifetime / 2)
+        });
+        if short {
+            self.refresh_now().await
+        } else {
+            Ok(token)
+        }
+    }
+
     /// Refreshes now, whatever the expiry (a request learned the token was refused);
     /// joins a refresh already in flight rather than starting a second.
     pub async fn refresh_now(self: &Arc<Self>) -> Result<Secret, Error> {

@@ -46,6 +46,9 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How long output is still read after the program exited (a process it started
 /// outside its group may hold the pipes open).
 const DRAIN: Duration = Duration::from_secs(2);
+/// How long `SUPABASE_ACCESS_TOKEN` is valid for at least, at the program's start
+/// (`JOBDECK_TOKEN_FILE` always holds a valid one).
+const TOKEN_AT_START: Duration = Duration::from_secs(300);
 /// Progress is reported at most this often (a program may print it per item).
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// A line longer than this is cut (the rest, up to the next newline, is skipped), so a
@@ -162,7 +165,7 @@ fn die_with_parent(command: &mut tokio::process::Command) {
 impl Execute for Command {
     async fn run(self: Arc<Self>, input: Value, ctx: JobContext) -> Result<Value, JobError> {
         let session = Arc::clone(ctx.jobs.session());
-        let token = session.access_token().await?;
+        let token = session.access_token_valid_for(TOKEN_AT_START).await?;
         let mut token_file = TokenFile::new(&token).map_err(|e| {
             JobError::retry(format!("cannot write the token file: {e}")).with_code("token_file")
         })?;
@@ -200,6 +203,9 @@ impl Execute for Command {
                 .refresh_due()
                 .map_or(far, |due| Instant::now() + due.max(Duration::from_secs(1)));
             tokio::select! {
+                // Standard output first when both pipes have lines: what a program
+                // prints to both in turn then mostly keeps its order.
+                biased;
                 line = stdout.next(), if !stdout.done => match line {
                     Some(line) => messages.read(&ctx, &line),
                     None => stdout.done = true,
@@ -244,10 +250,10 @@ impl Execute for Command {
         }
         drop(group);
         messages.report_progress(&ctx).await;
-        let status = exit.expect("the loop ends after the exit");
-        if kill_at.is_some() {
+        let (Some(status), None) = (exit, kill_at) else {
+            // Stopped: the executor says why (cancelled, timed out, handed back).
             return Err(JobError::retry("stopped").with_code("cancelled"));
-        }
+        };
         if status.success() {
             return Ok(messages.result.unwrap_or(Value::Null));
         }
@@ -505,5 +511,57 @@ impl TokenFile {
                 Err(error) => tracing::warn!(%error, "rewriting a job's token file"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_line_without_an_end_is_cut_and_the_rest_skipped() {
+        let mut text = vec![b'x'; 1 << 20];
+        text.extend_from_slice(b"\nnext\nlast");
+        let mut lines = Lines::new(Some(&text[..]));
+        let first = lines.next().await.expect("a line");
+        assert_eq!(first.len(), MAX_LINE_BYTES);
+        assert!(
+            lines.buffer.capacity() <= 2 * MAX_LINE_BYTES,
+            "memory stays bounded"
+        );
+        assert_eq!(lines.next().await.as_deref(), Some("next"));
+        assert_eq!(lines.next().await.as_deref(), Some("last"));
+        assert_eq!(lines.next().await, None);
+    }
+
+    #[test]
+    fn the_environment_is_jobdecks_to_set() {
+        let folder = Path::new("/kinds");
+        let env = |key: &str| BTreeMap::from([(key.to_string(), "x".to_string())]);
+        assert!(
+            Command::new(
+                vec!["a".into()],
+                None,
+                env("SUPABASE_SERVICE_ROLE_KEY"),
+                folder
+            )
+            .is_err()
+        );
+        assert!(Command::new(vec!["a".into()], None, env("JOBDECK_TOKEN_FILE"), folder).is_err());
+        let command = Command::new(
+            vec!["./run.sh".into(), "x".into()],
+            Some("work"),
+            env("MODE"),
+            folder,
+        )
+        .expect("a command");
+        assert_eq!(command.program, Path::new("/kinds/run.sh"));
+        assert_eq!(command.cwd, Path::new("/kinds/work"));
+        assert_eq!(
+            Command::new(vec!["python3".into()], None, BTreeMap::new(), folder)
+                .expect("a command")
+                .program,
+            Path::new("python3")
+        );
     }
 }

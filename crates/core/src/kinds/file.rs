@@ -246,11 +246,7 @@ impl Reader<'_> {
         let before = self.problems.len();
         for (key, &at) in &spans {
             if !KEYS.contains(&key.as_str()) {
-                self.problem(
-                    Some(at),
-                    Some(key),
-                    format!("unknown key (a kind may have: {})", KEYS.join(", ")),
-                );
+                self.problem(Some(at), Some(key), unknown_key(key));
             }
         }
         if self.problems.len() > before {
@@ -455,6 +451,19 @@ fn wrap<E: Execute>(input: InputSchema, exec: E) -> Arc<dyn crate::worker::kind:
     })
 }
 
+/// "unknown key", with the key meant when one is close enough, else every key.
+fn unknown_key(key: &str) -> String {
+    let closest = KEYS
+        .iter()
+        .map(|known| (strsim::levenshtein(key, known), known))
+        .min()
+        .filter(|(distance, _)| *distance <= 2);
+    match closest {
+        Some((_, known)) => format!("unknown key (did you mean \"{known}\"?)"),
+        None => format!("unknown key (a kind may have: {})", KEYS.join(", ")),
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 100
@@ -547,6 +556,23 @@ rpc = "reindex_documents"
         );
         assert_eq!(export.source, KindSource::File);
         assert_eq!(export.executor, KindExecutor::Command);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_named_with_the_one_meant() {
+        let file = parse("[[kind]]\nname = \"a\"\nrpc = \"f\"\ntimeuot = 3\n");
+        assert_eq!(
+            file.problems[0].message,
+            "unknown key (did you mean \"timeout\"?)"
+        );
+    }
+
+    #[test]
+    fn the_example_kinds_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kinds.toml");
+        let file = KindsFile::load(&path, &builtin(), true);
+        assert!(file.problems.is_empty(), "{:?}", problems(&file));
+        assert_eq!(file.registry.names().len(), 4);
     }
 
     #[test]

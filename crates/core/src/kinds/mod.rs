@@ -33,6 +33,17 @@ pub use file::{KindsFile, KindsProblem};
 
 use crate::worker::{InvalidInput, JobContext, JobError, kind::Handler};
 
+/// The kinds file at [`kinds_path`], read. A file named by `--kinds` or
+/// `JOBDECK_KINDS` must exist; the default one need not (it is then empty).
+pub fn load(explicit: Option<&Path>) -> KindsFile {
+    let named =
+        explicit.is_some() || std::env::var_os("JOBDECK_KINDS").is_some_and(|p| !p.is_empty());
+    match kinds_path(explicit) {
+        Some(path) => KindsFile::load(&path, &builtin(), named),
+        None => KindsFile::default(),
+    }
+}
+
 /// Where the kinds file is: `explicit` (`--kinds FILE`), else `JOBDECK_KINDS`, else
 /// `kinds.toml` in Jobdeck's folder of the XDG config dir (`~/.config/jobdeck/`).
 pub fn kinds_path(explicit: Option<&Path>) -> Option<PathBuf> {

@@ -191,3 +191,23 @@ fn cut(line: &str) -> String {
         None => line.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_holds_at_most_its_cap_however_much_is_printed() {
+        let log = AttemptLog::new(1, 1);
+        let line = "y".repeat(200);
+        for _ in 0..100_000 {
+            log.push(LogStream::Stdout, LogLevel::Info, &line);
+        }
+        let buffer = log.lock();
+        let bytes: usize = buffer.pending.iter().map(|l| l.line.len()).sum();
+        assert!(bytes <= MAX_BYTES, "{bytes} bytes held");
+        assert_eq!(buffer.pending.len(), MAX_BYTES / 200);
+        assert_eq!(buffer.dropped as usize, 100_000 - MAX_BYTES / 200);
+        assert_eq!(buffer.tail.len(), TAIL, "and a short tail for the failure");
+    }
+}
