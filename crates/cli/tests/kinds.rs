@@ -3,41 +3,11 @@
 
 mod support;
 
-use std::{os::unix::fs::PermissionsExt as _, process::Stdio, time::Duration};
+use std::time::Duration;
 
-use jobdeck_sandbox::testing::TestSandbox;
+use jobdeck_sandbox::testing::{TestSandbox, eventually, process_alive, write_program};
 use serde_json::Value;
 use support::{Cli, DEADLINE, code, signal, worker_says};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-
-fn write_program(dir: &std::path::Path, name: &str, text: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("writes");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
-
-/// Polls `check` until it holds, within `deadline`.
-async fn within(deadline: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let until = tokio::time::Instant::now() + deadline;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "{what}: not within {deadline:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn alive(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
-}
 
 #[tokio::test]
 async fn kinds_lists_every_kind_with_its_source_and_check_names_each_problem() {
@@ -102,8 +72,7 @@ async fn a_worker_killed_while_its_program_runs_takes_it_along_and_the_job_runs_
     let dir = tempfile::tempdir().expect("a folder");
     // The first attempt hangs; the next one prints and finishes.
     write_program(
-        dir.path(),
-        "once.sh",
+        &dir.path().join("once.sh"),
         "#!/bin/sh\necho \"$JOBDECK_ATTEMPT $$\" >> \"$RUNS\"\nif [ \"$JOBDECK_ATTEMPT\" = 1 ]; then exec sleep 600; fi\necho 'second time lucky'\n",
     );
     let runs = dir.path().join("runs");
@@ -117,34 +86,24 @@ async fn a_worker_killed_while_its_program_runs_takes_it_along_and_the_job_runs_
     )
     .expect("writes");
     let path = file.to_str().expect("a path");
-    let worker = |cli: &Cli| {
-        let mut child = cli
-            .command(&["--kinds", path, "worker", "--lease", "3"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the worker starts");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        (child, lines)
-    };
+    let worker = |cli: &Cli| cli.worker_with(&["--kinds", path, "worker", "--lease", "3"]);
     let (mut first, mut first_says) = worker(&cli);
     let job = cli.json(&["--kinds", path, "enqueue", "once"]).await;
     let id = job["id"].as_i64().expect("an id");
     worker_says(&mut first_says, "started", id).await;
-    within(DEADLINE, "the program started", || runs.exists()).await;
+    eventually(DEADLINE, "the program started", || runs.exists()).await;
     let pid = std::fs::read_to_string(&runs)
         .expect("runs")
         .split_whitespace()
         .nth(1)
         .expect("a pid")
         .to_string();
-    assert!(alive(&pid));
+    assert!(process_alive(&pid));
     signal(&mut first, "KILL").await;
-    within(
+    eventually(
         Duration::from_secs(1),
         "the program died with its worker",
-        || !alive(&pid),
+        || !process_alive(&pid),
     )
     .await;
 

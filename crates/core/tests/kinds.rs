@@ -6,7 +6,6 @@
 mod support;
 
 use std::{
-    os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
@@ -18,7 +17,7 @@ use jobdeck_core::{
     worker::{LOG_MAX_LINE_CHARS, LOG_MAX_LINES, Registry, WorkerConfig, WorkerEvent},
 };
 use jobdeck_postgres::testing::TestDatabase;
-use jobdeck_sandbox::testing::TestSandbox;
+use jobdeck_sandbox::testing::{TestSandbox, eventually, process_alive, write_program};
 use serde_json::{Value, json};
 use support::{DEADLINE, new_job, settled, signed_in, start, started, until};
 
@@ -48,10 +47,7 @@ impl Folder {
 
     /// Writes an executable script.
     fn program(&self, name: &str, text: &str) -> &Self {
-        let path = self.path().join(name);
-        std::fs::write(&path, text).expect("writes the program");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-            .expect("makes it executable");
+        write_program(&self.path().join(name), text);
         self
     }
 
@@ -101,30 +97,6 @@ async fn run_to_end_seeing(
     .await;
     worker.shutdown(Duration::from_secs(5)).await;
     (ended, seen)
-}
-
-/// Polls `check` until it holds, within the deadline.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not before the deadline"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Whether process `pid` still runs (a zombie waiting to be reaped does not).
-fn alive(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
 }
 
 #[tokio::test]
@@ -285,7 +257,10 @@ max_attempts = 1
     );
     for who in ["program", "grandchild"] {
         let pid = std::fs::read_to_string(folder.file(who)).expect("the pid");
-        eventually(&format!("the {who} ended"), || !alive(&pid)).await;
+        eventually(DEADLINE, &format!("the {who} ended"), || {
+            !process_alive(&pid)
+        })
+        .await;
     }
 }
 
@@ -321,7 +296,7 @@ async fn a_command_cancelled_mid_run_stops_and_is_cancelled() {
     let ended = settled(&mut events, job.id).await;
     assert_eq!(ended.status, JobStatus::Cancelled);
     let pid = std::fs::read_to_string(folder.file("program")).expect("the pid");
-    eventually("the program ended", || !alive(&pid)).await;
+    eventually(DEADLINE, "the program ended", || !process_alive(&pid)).await;
     worker.shutdown(Duration::from_secs(5)).await;
 }
 

@@ -192,3 +192,40 @@ pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
 pub fn email(name: &str) -> String {
     format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
+
+/// Writes an executable script at `path` (a test's program for a command kind).
+pub fn write_program(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, text).expect("writes the program");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .expect("makes it executable");
+}
+
+/// Whether process `pid` (as a program wrote it, whitespace allowed) still runs; a
+/// zombie waiting to be reaped does not.
+pub fn process_alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// Polls `check` until it holds; panics naming `what` if `deadline` passes first.
+pub async fn eventually(
+    deadline: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> bool,
+) {
+    let until = tokio::time::Instant::now() + deadline;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{what}: not within {deadline:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -117,8 +117,13 @@ impl Cli {
 
     /// A `jobdeck worker`, and the lines it prints for each job event.
     pub fn worker(&self, grace: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
+        self.worker_with(&["worker", "--concurrency", "2", "--grace", grace])
+    }
+
+    /// `jobdeck args` (a worker), and the lines it prints.
+    pub fn worker_with(&self, args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
         let mut child = self
-            .command(&["worker", "--concurrency", "2", "--grace", grace])
+            .command(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
