@@ -323,8 +323,10 @@ export class AppState {
 
   tick(): void {
     this.now = Date.now();
-    // A job running elsewhere logs without telling this app: follow its log.
-    if (this.detail?.status === "running" && !this.worker?.running.includes(this.detail.id)) void this.followLog();
+    // A running job's log: this app's jobs push their lines, but one running elsewhere
+    // does not, and pushed lines may be missed (a burst that overflowed the events):
+    // the stored log is followed too, each line shown once.
+    if (this.detail?.status === "running") void this.followLog();
   }
 
   // --- kinds ------------------------------------------------------------------

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     events::WorkerEvent,
     kind::{JobContext, JobError},
-    logs::AttemptLog,
+    logs::{AttemptLog, LogSink},
     running::{RunningJob, Stop},
     shared::Shared,
 };
@@ -92,14 +92,20 @@ async fn attempt(shared: &Shared, job: Job, entry: &RunningJob) -> Result<Value,
         ))
         .with_code("unknown_kind"));
     };
-    let log = AttemptLog::new(job.id, job.attempt);
+    let worker: Arc<str> = shared.config.name.as_str().into();
+    let sink = LogSink {
+        jobs: shared.jobs.clone(),
+        worker: Arc::clone(&worker),
+        events: shared.events.sender().clone(),
+    };
+    let log = AttemptLog::new(job.id, job.attempt, Some(sink));
     // The attempt's own stop: the job's (cancelled, lost, handed back) or its timeout.
     let stop = entry.cancel.child_token();
     let input = job.context.clone();
     let ctx = JobContext {
         job,
         jobs: shared.jobs.clone(),
-        worker: shared.config.name.as_str().into(),
+        worker,
         cancel: stop.clone(),
         events: shared.events.sender().clone(),
         log: Arc::clone(&log),
@@ -112,9 +118,9 @@ async fn attempt(shared: &Shared, job: Job, entry: &RunningJob) -> Result<Value,
     let run = kind.handler.run(input, ctx);
     let outcome = tokio::select! {
         outcome = until_stopped(run, timeout, grace, &stop) => outcome,
-        never = log.keep_sending(shared) => match never {},
+        never = log.keep_sending() => match never {},
     };
-    log.finish(shared).await;
+    log.finish().await;
     outcome
 }
 

@@ -10,10 +10,10 @@ use std::{
 };
 
 use chrono::Utc;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
-use super::{events::WorkerEvent, shared::Shared};
-use crate::{ErrorCode, LogLevel, LogLine, LogStream};
+use super::events::WorkerEvent;
+use crate::{ErrorCode, JobsClient, LogLevel, LogLine, LogStream};
 
 /// The most lines one attempt keeps; the table refuses more (see the job_logs
 /// migration), save the marker saying how many were dropped.
@@ -42,20 +42,33 @@ struct Buffer {
     closed: bool,
 }
 
+/// Where an attempt's lines go: the job functions, as the worker holding the lease,
+/// and the worker's events.
+#[derive(Debug, Clone)]
+pub(crate) struct LogSink {
+    pub(crate) jobs: JobsClient,
+    pub(crate) worker: Arc<str>,
+    pub(crate) events: broadcast::Sender<WorkerEvent>,
+}
+
 #[derive(Debug)]
 pub(crate) struct AttemptLog {
     id: i64,
     attempt: i32,
+    sink: Option<LogSink>,
     // Held only for short synchronous sections, never across an await.
     buffer: Mutex<Buffer>,
     lines: Notify,
 }
 
 impl AttemptLog {
-    pub(crate) fn new(id: i64, attempt: i32) -> Arc<Self> {
+    /// The log of job `id`'s attempt `attempt`, sent to `sink` (kept only in memory
+    /// without one, as in tests of the cap).
+    pub(crate) fn new(id: i64, attempt: i32, sink: Option<LogSink>) -> Arc<Self> {
         Arc::new(Self {
             id,
             attempt,
+            sink,
             buffer: Mutex::new(Buffer::default()),
             lines: Notify::new(),
         })
@@ -103,18 +116,18 @@ impl AttemptLog {
     /// Sends lines as they come, every [`FLUSH_EVERY`] or each full batch; never
     /// returns (the job's task drops it when the attempt ends, then calls
     /// [`AttemptLog::finish`]).
-    pub(super) async fn keep_sending(&self, shared: &Shared) -> Infallible {
+    pub(super) async fn keep_sending(&self) -> Infallible {
         loop {
             tokio::select! {
                 () = self.lines.notified() => {}
                 () = tokio::time::sleep(FLUSH_EVERY) => {}
             }
-            self.send(shared).await;
+            self.send().await;
         }
     }
 
     /// The attempt ended: the marker for dropped lines, then everything left.
-    pub(super) async fn finish(&self, shared: &Shared) {
+    pub(super) async fn finish(&self) {
         {
             let mut buffer = self.lock();
             if buffer.dropped > 0 {
@@ -138,7 +151,7 @@ impl AttemptLog {
         }
         // A few tries while Supabase cannot be reached; the outcome matters more.
         for _ in 0..3 {
-            if self.send(shared).await {
+            if self.send().await {
                 return;
             }
             tokio::time::sleep(FLUSH_EVERY).await;
@@ -148,7 +161,8 @@ impl AttemptLog {
     /// Sends what is pending, batch by batch; false if some is left (Supabase could
     /// not be reached). A batch stays pending until stored, and is stored once however
     /// often it is sent.
-    async fn send(&self, shared: &Shared) -> bool {
+    async fn send(&self) -> bool {
+        let Some(sink) = &self.sink else { return true };
         loop {
             let batch: Vec<LogLine> = {
                 let buffer = self.lock();
@@ -157,14 +171,15 @@ impl AttemptLog {
                 }
                 buffer.pending.iter().take(BATCH).cloned().collect()
             };
-            let sent = shared
+            let sent = sink
                 .jobs
-                .append_logs(self.id, &shared.config.name, self.attempt, &batch)
+                .append_logs(self.id, &sink.worker, self.attempt, &batch)
                 .await;
             match sent {
                 Ok(_) => {
                     self.lock().pending.drain(..batch.len());
-                    shared.events.emit(WorkerEvent::JobLog {
+                    // Nobody listening is fine.
+                    let _ = sink.events.send(WorkerEvent::JobLog {
                         id: self.id,
                         lines: batch,
                     });
@@ -198,7 +213,7 @@ mod tests {
 
     #[test]
     fn an_attempt_holds_at_most_its_cap_however_much_is_printed() {
-        let log = AttemptLog::new(1, 1);
+        let log = AttemptLog::new(1, 1, None);
         let line = "y".repeat(200);
         for _ in 0..100_000 {
             log.push(LogStream::Stdout, LogLevel::Info, &line);
