@@ -148,28 +148,22 @@ impl KindsFile {
                 path: path.to_path_buf(),
                 ..Self::default()
             },
-            Err(error) => Self {
-                path: path.to_path_buf(),
-                registry: Registry::new(),
-                problems: vec![KindsProblem {
-                    file: path.display().to_string(),
-                    line: None,
-                    key: None,
-                    message: format!("cannot read the kinds file: {error}"),
-                }],
-            },
+            Err(error) => {
+                let mut reader = Reader::new("", path);
+                reader.problem(None, None, format!("cannot read the kinds file: {error}"));
+                Self {
+                    path: path.to_path_buf(),
+                    registry: Registry::new(),
+                    problems: reader.problems,
+                }
+            }
         }
     }
 
     /// Reads kinds from `text`, the contents of `path` (relative paths inside resolve
     /// against its folder). Names of `builtin`'s kinds are refused.
     pub fn parse(text: &str, path: &Path, builtin: &Registry) -> Self {
-        let mut reader = Reader {
-            text,
-            path,
-            folder: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            problems: Vec::new(),
-        };
+        let mut reader = Reader::new(text, path);
         let mut registry = Registry::new();
         match toml::from_str::<toml::Table>(text) {
             Err(error) => reader.problem(error.span().map(|s| s.start), None, error.message()),
@@ -216,7 +210,16 @@ struct Reader<'a> {
     problems: Vec<KindsProblem>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(text: &'a str, path: &'a Path) -> Self {
+        Self {
+            text,
+            path,
+            folder: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            problems: Vec::new(),
+        }
+    }
+
     fn line(&self, at: usize) -> u32 {
         let at = at.min(self.text.len());
         self.text[..at].matches('\n').count() as u32 + 1
@@ -345,34 +348,41 @@ impl Reader<'_> {
                 "send_user_token is only for an http kind (the project's own functions get the token)".into(),
             );
         }
-        let built = match named[0] {
-            "command" => Command::new(
-                spec.command.unwrap_or_default(),
-                spec.cwd.as_deref(),
-                spec.env.unwrap_or_default(),
-                &self.folder,
-            )
-            .map(|c| (wrap(schema, c), KindExecutor::Command)),
-            "rpc" => {
-                Rpc::new(spec.rpc.unwrap_or_default()).map(|r| (wrap(schema, r), KindExecutor::Rpc))
-            }
-            "http" => {
-                let http = spec.http.expect("named");
+        let (key, built) = match (spec.command, spec.rpc, spec.http, spec.function) {
+            (Some(argv), ..) => (
+                "command",
+                Command::new(
+                    argv,
+                    spec.cwd.as_deref(),
+                    spec.env.unwrap_or_default(),
+                    &self.folder,
+                )
+                .map(|c| (wrap(schema, c), KindExecutor::Command)),
+            ),
+            (_, Some(function), ..) => (
+                "rpc",
+                Rpc::new(function).map(|r| (wrap(schema, r), KindExecutor::Rpc)),
+            ),
+            (_, _, Some(http), _) => (
+                "http",
                 Http::new(
                     Target::Url(http.url),
                     http.method.as_deref(),
                     http.headers.unwrap_or_default(),
                     spec.send_user_token.unwrap_or(false),
                 )
-                .map(|h| (wrap(schema, h), KindExecutor::Http))
-            }
-            _ => Http::new(
-                Target::Function(spec.function.unwrap_or_default()),
-                None,
-                BTreeMap::new(),
-                false,
-            )
-            .map(|h| (wrap(schema, h), KindExecutor::Http)),
+                .map(|h| (wrap(schema, h), KindExecutor::Http)),
+            ),
+            (.., function) => (
+                "function",
+                Http::new(
+                    Target::Function(function.unwrap_or_default()),
+                    None,
+                    BTreeMap::new(),
+                    false,
+                )
+                .map(|h| (wrap(schema, h), KindExecutor::Http)),
+            ),
         };
         match built {
             Ok((handler, executor)) => Some((
@@ -385,7 +395,7 @@ impl Reader<'_> {
                     options,
                 },
             )),
-            Err(message) => refuse(self, named[0], message),
+            Err(message) => refuse(self, key, message),
         }
     }
 }
@@ -393,15 +403,16 @@ impl Reader<'_> {
 /// The kind's options, checked.
 fn options(spec: &Spec) -> Result<KindOptions, (&'static str, String)> {
     let timeout = match &spec.timeout {
-            None => None,
-            Some(TimeoutSpec::Seconds(seconds)) => Some(Duration::from_secs(*seconds)),
-            Some(TimeoutSpec::Text(text)) => Some(humantime::parse_duration(text).map_err(|e| {
-                (
-                    "timeout",
-                    format!("\"{text}\" is not a duration ({e}); write seconds, or e.g. \"90s\", \"10m\", \"2h\""),
-                )
-            })?),
-        };
+        None => None,
+        Some(TimeoutSpec::Seconds(seconds)) => Some(Duration::from_secs(*seconds)),
+        Some(TimeoutSpec::Text(text)) => Some(humantime::parse_duration(text).map_err(|e| {
+            let hint = "write seconds, or e.g. \"90s\", \"10m\", \"2h\"";
+            (
+                "timeout",
+                format!("\"{text}\" is not a duration ({e}); {hint}"),
+            )
+        })?),
+    };
     if timeout.is_some_and(|t| t.is_zero() || t > Duration::from_secs(7 * 86_400)) {
         return Err((
             "timeout",

@@ -108,19 +108,15 @@ impl WorkerHandle {
         self.shared.registry()
     }
 
-    /// [`WorkerHandle::set_registry`] for a task that does not own the handle.
+    /// Replaces the kinds this worker runs (the kinds file changed), from a task that
+    /// does not own the handle. Running jobs go on with the kind they started with; a
+    /// kind no longer here is no longer claimed.
     pub fn registry_setter(&self) -> impl Fn(Registry) + Send + Sync + 'static {
         let shared = Arc::clone(&self.shared);
         move |registry| {
             *shared.registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
             shared.claims.wake.notify_one();
         }
-    }
-
-    /// Runs `registry`'s kinds from now on (the kinds file changed). Running jobs go
-    /// on with the kind they started with; a kind no longer here is no longer claimed.
-    pub fn set_registry(&self, registry: Registry) {
-        self.registry_setter()(registry);
     }
 
     /// Checks the input against the kind and enqueues. A job due now that this worker
