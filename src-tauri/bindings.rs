@@ -6,6 +6,7 @@ use jobdeck_core::{
     Attempt, AttemptOutcome, BulkAction, ErrorBody, ErrorCode, Job, JobFailure, JobFilter,
     JobStatus, LogLevel, LogLine, LogStream, NewJob, Page, SessionState, User,
     kinds::KindsProblem,
+    realtime::LiveState,
     worker::{KindExecutor, KindInfo, KindSource, WorkerStatus},
 };
 use ts_rs::{Config, TS};
@@ -53,6 +54,7 @@ pub fn typescript() -> String {
         declare::<User>(&cfg),
         declare::<SessionState>(&cfg),
         declare::<WorkerStatus>(&cfg),
+        declare::<LiveState>(&cfg),
         declare::<ipc::AppInfo>(&cfg),
         declare::<ipc::ConnectionView>(&cfg),
         declare::<ipc::SignUpOutcome>(&cfg),

@@ -1,10 +1,11 @@
 //! Everything that exists while the app is connected to one project: the session
-//! owner, the jobs client, the worker, and the tasks that watch them.
+//! owner, the jobs client, Realtime, the worker, and the tasks that watch them.
 
 use std::{sync::Arc, time::Duration};
 
 use jobdeck_core::{
     JobsClient, Project, SessionOwner,
+    realtime::{Realtime, Subscription},
     worker::{Worker, WorkerConfig, WorkerHandle},
 };
 use tokio::sync::Notify;
@@ -23,6 +24,9 @@ pub struct Connection {
     pub session: Arc<SessionOwner>,
     pub jobs: JobsClient,
     pub worker: WorkerHandle,
+    /// Changes to the user's jobs, pushed from anywhere: the list follows them and the
+    /// worker is woken by them.
+    pub realtime: Realtime,
     /// Wakes the change feed at once (this app changed something).
     pub poke: Arc<Notify>,
     /// Cancelled when the connection closes: the watching tasks then end.
@@ -42,13 +46,21 @@ impl Connection {
     ) -> Arc<Self> {
         let jobs = JobsClient::new(&project, Arc::clone(&session));
         let (registry, _) = crate::kinds::read();
-        let worker = Worker::new(WorkerConfig::new(worker_name), registry, jobs.clone()).start();
+        let realtime = Realtime::start(
+            &project,
+            Arc::clone(&session),
+            vec![Subscription::table("jobs")],
+        );
+        let worker = Worker::new(WorkerConfig::new(worker_name), registry, jobs.clone())
+            .woken_by(&realtime)
+            .start();
         Arc::new(Connection {
             project,
             sandbox,
             session,
             jobs,
             worker,
+            realtime,
             poke: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -61,6 +73,7 @@ impl Connection {
             sandbox: self.sandbox,
             session: self.session.watch().borrow().clone(),
             worker: self.worker.status(),
+            live: self.realtime.state().borrow().clone(),
         }
     }
 
@@ -68,6 +81,7 @@ impl Connection {
     /// stops the tasks that watched this connection.
     pub async fn close(&self) {
         self.worker.shutdown(GRACE).await;
+        self.realtime.shutdown().await;
         self.stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;

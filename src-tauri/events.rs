@@ -2,10 +2,11 @@
 //! [`AppEvent`].
 //!
 //! Jobs this app runs reach the UI the moment the worker reports them; changes made
-//! elsewhere (the CLI, another device) arrive from the change feed, polled every
-//! [`POLL`] and at once whenever this app changed something. The UI applies both the
-//! same way: a job's newer version replaces the older. The log lines this app's jobs
-//! write and changes to the kinds file are pushed the same way.
+//! elsewhere (the CLI, another device) are pushed by Realtime through the live feed,
+//! which reads by cursor after every (re)join and polls every [`poll`] (and at once
+//! whenever this app changed something) only while Realtime is down. The UI applies
+//! both the same way: a job's newer version replaces the older. The log lines this
+//! app's jobs write and changes to the kinds file are pushed the same way.
 
 use std::{
     collections::HashMap,
@@ -15,7 +16,8 @@ use std::{
 
 use chrono::Utc;
 use jobdeck_core::{
-    ChangeFeed, ErrorBody, Job, JobStatus, LogLine, SessionState,
+    ChangeFeed, ErrorBody, Job, JobStatus, LiveFeed, LogLine, SessionState,
+    realtime::LiveState,
     worker::{WorkerEvent, WorkerStatus},
 };
 use serde::Serialize;
@@ -28,8 +30,19 @@ use crate::{connection::Connection, ipc::Language, kinds::KindsView, stores::Sto
 
 pub const APP_EVENT: &str = "jobdeck://event";
 
-/// How often changes made elsewhere are looked for.
-const POLL: Duration = Duration::from_secs(2);
+/// How often changes made elsewhere are looked for while Realtime is down:
+/// `JOBDECK_FEED_POLL_SECONDS` (0: never, which tests use to prove a change was pushed),
+/// else two seconds.
+fn poll() -> Duration {
+    match std::env::var("JOBDECK_FEED_POLL_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(0) => Duration::from_secs(u64::from(u32::MAX)),
+        Some(seconds) => Duration::from_secs(seconds),
+        None => Duration::from_secs(2),
+    }
+}
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -52,9 +65,17 @@ pub enum AppEvent {
         status: WorkerStatus,
         trouble: Option<String>,
     },
+    /// These jobs were deleted (here or elsewhere).
+    Deleted {
+        ids: Vec<i64>,
+    },
     /// Whether the change feed reaches the project (`error` while it does not).
     Feed {
         error: Option<ErrorBody>,
+    },
+    /// Whether changes made elsewhere are pushed now (else they are polled).
+    Live {
+        state: LiveState,
     },
     /// Lines of a job's log this app's worker just stored.
     Log {
@@ -144,37 +165,50 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
         }
     });
 
-    // Everything else: the change feed.
-    let mut feed = ChangeFeed::new(connection.jobs.clone(), Utc::now());
-    let (h, poke, session) = (
-        handle.clone(),
+    // Everything else: the live feed.
+    let mut feed = LiveFeed::new(
+        ChangeFeed::new(connection.jobs.clone(), Utc::now()),
+        &connection.realtime,
+        poll(),
         Arc::clone(&connection.poke),
-        Arc::clone(&connection.session),
     );
+    let (h, session) = (handle.clone(), Arc::clone(&connection.session));
+    let mut signed_in = connection.session.watch();
     let until = stop.clone();
     tasks.spawn(async move {
         let mut failing = false;
         loop {
-            tokio::select! {
-                () = until.cancelled() => return,
-                () = tokio::time::sleep(POLL) => {}
-                () = poke.notified() => {}
-            }
             if session.user().is_none() {
+                tokio::select! {
+                    () = until.cancelled() => return,
+                    changed = signed_in.changed() => if changed.is_err() { return },
+                }
                 continue;
             }
-            match feed.poll().await {
-                Ok(jobs) => {
+            let update = tokio::select! {
+                () = until.cancelled() => return,
+                update = feed.next() => update,
+            };
+            match update {
+                Ok(update) => {
                     if failing {
                         failing = false;
                         emit(&h, AppEvent::Feed { error: None });
                     }
-                    if !jobs.is_empty() {
-                        emit(&h, AppEvent::Jobs { jobs });
+                    if !update.jobs.is_empty() {
+                        emit(&h, AppEvent::Jobs { jobs: update.jobs });
+                    }
+                    if !update.deleted.is_empty() {
+                        emit(
+                            &h,
+                            AppEvent::Deleted {
+                                ids: update.deleted,
+                            },
+                        );
                     }
                 }
                 Err(error) => {
-                    tracing::debug!(%error, "the change feed could not poll");
+                    tracing::debug!(%error, "the change feed could not read");
                     failing = true;
                     emit(
                         &h,
@@ -182,7 +216,27 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
                             error: Some(error.body()),
                         },
                     );
+                    // Not again at once: the next read waits for the poll or a push.
+                    tokio::select! {
+                        () = until.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
                 }
+            }
+        }
+    });
+
+    // Whether the list is live.
+    let mut live = connection.realtime.state();
+    let h = handle.clone();
+    let until = stop.clone();
+    tasks.spawn(async move {
+        loop {
+            let state = live.borrow_and_update().clone();
+            emit(&h, AppEvent::Live { state });
+            tokio::select! {
+                () = until.cancelled() => return,
+                changed = live.changed() => if changed.is_err() { return },
             }
         }
     });

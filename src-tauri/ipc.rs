@@ -5,7 +5,7 @@
 //! TypeScript wrapper, so the UI's bindings (`ui/src/bindings.ts`) are generated from
 //! the same signatures Tauri registers and cannot drift from them unnoticed.
 
-use jobdeck_core::{ErrorBody, SessionState, worker::WorkerStatus};
+use jobdeck_core::{ErrorBody, SessionState, realtime::LiveState, worker::WorkerStatus};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -23,6 +23,8 @@ pub struct ConnectionView {
     pub sandbox: bool,
     pub session: SessionState,
     pub worker: WorkerStatus,
+    /// Whether changes made elsewhere are pushed (Realtime) or polled.
+    pub live: LiveState,
 }
 
 /// How a sign-up ended.

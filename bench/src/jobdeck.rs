@@ -10,6 +10,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 use jobdeck_core::{
     JobsClient, NewJob,
+    realtime::{LiveState, Realtime, Subscription},
     worker::{JobContext, JobError, JobKind, Registry, Worker, WorkerConfig, WorkerEvent},
 };
 use schemars::JsonSchema;
@@ -168,7 +169,7 @@ pub async fn latency_in_process(jobs: &JobsClient, samples: u64) -> anyhow::Resu
 }
 
 /// Enqueue-to-start latency (ms) with the worker in another process (this binary's
-/// `worker-process`, signed in for its own session), which finds jobs by polling.
+/// `worker-process`, signed in for its own session), woken by Realtime.
 pub async fn latency_cross_process(
     stack: &Stack,
     jobs: &JobsClient,
@@ -213,14 +214,26 @@ pub async fn latency_cross_process(
 pub async fn worker_process(api_url: &str, anon_key: &str) -> anyhow::Result<()> {
     let project = jobdeck_core::Project::new(api_url, anon_key)?;
     let jobs = stack::jobs_client(project, stack::EMAIL, stack::PASSWORD).await?;
+    let realtime = Realtime::start(
+        jobs.project(),
+        std::sync::Arc::clone(jobs.session()),
+        vec![Subscription::table("jobs")],
+    );
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        realtime.state().wait_for(|s| *s == LiveState::Live),
+    )
+    .await
+    .context("Realtime was not live within 30 s")??;
     let (worker, mut started) = worker(&jobs, &format!("bench-process-{}", std::process::id()), 4);
-    let handle = worker.start();
+    let handle = worker.woken_by(&realtime).start();
     println!("ready");
     while let Some((sample, at)) = started.recv().await {
         let micros = at.duration_since(UNIX_EPOCH)?.as_micros();
         println!("{sample} {micros}");
     }
     handle.shutdown(Duration::from_secs(1)).await;
+    realtime.shutdown().await;
     Ok(())
 }
 

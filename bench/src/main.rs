@@ -167,7 +167,10 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
     let cross_process = jobdeck::latency_cross_process(stack, &jobs, args.samples).await?;
     for (setting, ours) in [
         ("worker in the enqueuing process (woken)", &in_process),
-        ("worker in another process (polling)", &cross_process),
+        (
+            "worker in another process (woken by Realtime)",
+            &cross_process,
+        ),
     ] {
         report.rows.push(Row {
             what: "Enqueue → start, ms p50 / p95 / p99".into(),

@@ -4,7 +4,7 @@
 //
 // The steps share one user and run in order; each saves a screenshot of what it shows.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { dirname, join } from "node:path";
@@ -21,10 +21,10 @@ const password = "correct horse battery staple";
 let shot = 0;
 
 /** The CLI, signed in as the same user in a session of its own. */
+const cliEnv = () => ({ ...process.env, JOBDECK_SESSION_FILE: join(shots, "..", "cli-session.json") });
+const cliArgs = (args) => ["--url", process.env.API_URL, "--key", process.env.ANON_KEY, ...args];
 function jobdeck(...args) {
-  const { API_URL, ANON_KEY } = process.env;
-  const env = { ...process.env, JOBDECK_SESSION_FILE: join(shots, "..", "cli-session.json") };
-  return execFileSync(cli, ["--url", API_URL, "--key", ANON_KEY, ...args], { env, input: password });
+  return execFileSync(cli, cliArgs(args), { env: cliEnv(), input: password });
 }
 
 /** A TCP relay to the sandbox that can be cut and restored: the app's network. */
@@ -268,7 +268,13 @@ test("cancel a running sleep", async () => {
   await screenshot("cancelled");
 });
 
-test("a job enqueued elsewhere (the CLI) appears on its own", async () => {
+// `./x e2e` runs the app with its poll switched off (JOBDECK_FEED_POLL_SECONDS=0): what
+// the app shows of jobs changed elsewhere was pushed by Realtime.
+test("a job enqueued and run by the CLI appears and changes in the app, pushed by Realtime", async () => {
+  await driver.waitFor(
+    async () => (await driver.run("return document.querySelector('#live-state')?.dataset.state")) === "live",
+    "the list to be live",
+  );
   jobdeck("login", email, "--password-stdin");
   const out = jobdeck("--json", "enqueue", "sleep", "--set", "seconds=0", "--run-at", "2099-01-01T00:00:00Z");
   const id = JSON.parse(out).id;
@@ -277,6 +283,27 @@ test("a job enqueued elsewhere (the CLI) appears on its own", async () => {
   await screenshot("from-cli");
   jobdeck("cancel", String(id));
   await waitForStatus(id, "cancelled", 15_000);
+
+  // Run by the CLI's worker while the app's is paused: the app only watches.
+  await driver.click("#worker-toggle");
+  await driver.waitFor(async () => (await driver.run("return document.querySelector('#worker-state')?.dataset.paused")) === "1", "the app's worker to pause");
+  const worker = spawn(cli, cliArgs(["worker", "--only", "sleep"]), { env: cliEnv(), stdio: ["ignore", "ignore", "pipe"] });
+  let said = "";
+  worker.stderr.on("data", (chunk) => (said += chunk));
+  try {
+    await driver.waitFor(async () => /running as/.test(said), "the CLI's worker to start");
+    const ran = JSON.parse(jobdeck("--json", "enqueue", "sleep", "--set", "seconds=1")).id;
+    const running = await waitForStatus(ran, "running", 15_000);
+    assert.notEqual(running.started.trim(), "", "its start time");
+    const finished = await waitForStatus(ran, "finished", 15_000);
+    assert.notEqual(finished.ended.trim(), "", "its end time");
+  } finally {
+    const exited = new Promise((resolve) => worker.once("exit", resolve));
+    worker.kill("SIGTERM");
+    await exited;
+    await driver.click("#worker-toggle");
+  }
+  await driver.waitFor(async () => (await driver.run("return document.querySelector('#worker-state')?.dataset.paused")) === "0", "the app's worker to resume");
 });
 
 test("keyboard, run again, delete, and bulk actions on the filtered set", async () => {

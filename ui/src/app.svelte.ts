@@ -34,6 +34,7 @@ import {
   type KindInfo,
   type KindsProblem,
   type KindsView,
+  type LiveState,
   type LogLine,
   type Preferences,
   type SessionState,
@@ -42,7 +43,7 @@ import {
 import { describe } from "./errors";
 import { millis } from "./format";
 import { resolveLang, setLang, t } from "./i18n.svelte";
-import { applyChanges, applyProgress, emptyFilter, type actionsFor } from "./state";
+import { applyChanges, applyProgress, emptyFilter, removeJobs, type actionsFor } from "./state";
 
 export type Screen = "loading" | "connect" | "auth" | "jobs";
 export type Action = ReturnType<typeof actionsFor>[number];
@@ -50,10 +51,12 @@ export type Action = ReturnType<typeof actionsFor>[number];
 /** How the queued events of one batch change the state. */
 export interface Batch {
   jobs: Job[];
+  deleted: number[];
   progress: Array<{ id: number; progress: number; message: string | null }>;
   session?: SessionState;
   worker?: { status: WorkerStatus; trouble: string | null };
   feed?: { error: string | null };
+  live?: LiveState;
   logs: Array<{ id: number; lines: LogLine[] }>;
   kinds?: KindsView;
 }
@@ -61,7 +64,7 @@ export interface Batch {
 /** Folds a burst of events into one batch: job versions together, the last word on
  *  the session, the worker and the feed. */
 export function coalesce(events: AppEvent[]): Batch {
-  const batch: Batch = { jobs: [], progress: [], logs: [] };
+  const batch: Batch = { jobs: [], deleted: [], progress: [], logs: [] };
   for (const event of events) {
     switch (event.type) {
       case "jobs":
@@ -76,8 +79,14 @@ export function coalesce(events: AppEvent[]): Batch {
       case "worker":
         batch.worker = { status: event.status, trouble: event.trouble };
         break;
+      case "deleted":
+        batch.deleted.push(...event.ids);
+        break;
       case "feed":
         batch.feed = { error: event.error?.message ?? null };
+        break;
+      case "live":
+        batch.live = event.state;
         break;
       case "log":
         batch.logs.push({ id: event.id, lines: event.lines });
@@ -123,6 +132,8 @@ export class AppState {
   worker = $state<WorkerStatus | null>(null);
   workerTrouble = $state<string | null>(null);
   feedError = $state<string | null>(null);
+  /** Whether changes made elsewhere are pushed now (else polled). */
+  live = $state<LiveState>({ state: "off" });
   /** The clock running jobs' durations tick by. */
   now = $state(Date.now());
   /** How many batches of events have been applied (for tests and the curious). */
@@ -192,6 +203,7 @@ export class AppState {
 
   connected(view: ConnectionView): void {
     this.connection = view;
+    this.live = view.live;
     void this.route();
   }
 
@@ -294,6 +306,16 @@ export class AppState {
       this.keepDetail(batch.jobs);
       this.refreshCountsSoon();
     }
+    if (batch.deleted.length > 0) {
+      const { jobs, removed } = removeJobs(this.jobs, batch.deleted);
+      this.jobs = jobs;
+      this.total = Math.max(0, this.total - removed);
+      if (this.detail && batch.deleted.includes(this.detail.id)) {
+        this.detail = null;
+        this.selected = null;
+      }
+      this.refreshCountsSoon();
+    }
     for (const { id, progress, message } of batch.progress) {
       this.jobs = applyProgress(this.jobs, id, progress, message);
     }
@@ -301,6 +323,7 @@ export class AppState {
       this.worker = batch.worker.status;
       this.workerTrouble = batch.worker.trouble;
     }
+    if (batch.live) this.live = batch.live;
     if (batch.feed) {
       this.feedError = batch.feed.error;
       if (!batch.feed.error) void this.reload();
@@ -414,7 +437,7 @@ export class AppState {
       if (this.detail?.id !== id) this.detail = fetched;
       // Applied like any change: a live event that arrived while the row was on its
       // way may be newer, and an older version must not replace it.
-      else this.apply({ jobs: [fetched], progress: [], logs: [] });
+      else this.apply(coalesce([{ type: "jobs", jobs: [fetched] }]));
       await this.showLog(null);
     } catch (e) {
       this.notice = describe(e);
@@ -427,7 +450,7 @@ export class AppState {
 
   /** A job this screen just made or changed: shown at once, as an event would be. */
   changed(job: Job): void {
-    this.apply({ jobs: [job], progress: [], logs: [] });
+    this.apply(coalesce([{ type: "jobs", jobs: [job] }]));
   }
 
   async act(action: Action, job: Job): Promise<void> {
@@ -450,12 +473,8 @@ export class AppState {
           this.prefill = { kind: job.kind, input: job.context, n: (this.prefill?.n ?? 0) + 1 };
           break;
         case "delete":
-          if (await jobDelete(job.id)) {
-            this.jobs = this.jobs.filter((j) => j.id !== job.id);
-            this.total = Math.max(0, this.total - 1);
-            this.closeDetail();
-            this.refreshCountsSoon();
-          }
+          // Taken off as a pushed deletion would be (which then finds nothing to do).
+          if (await jobDelete(job.id)) this.apply(coalesce([{ type: "deleted", ids: [job.id] }]));
           break;
       }
     } catch (e) {

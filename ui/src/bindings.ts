@@ -169,6 +169,11 @@ export type SessionState = { "state": "signed_out" } | { "state": "active", emai
  */
 export type WorkerStatus = { name: string, paused: boolean, concurrency: number, running: Array<number>, };
 
+/**
+ * Whether changes are being pushed now.
+ */
+export type LiveState = { "state": "off" } | { "state": "connecting" } | { "state": "live" } | { "state": "down", reason: string, };
+
 export type AppInfo = { name: string, version: string, };
 
 /**
@@ -178,7 +183,11 @@ export type ConnectionView = { url: string,
 /**
  * Whether this is the local sandbox.
  */
-sandbox: boolean, session: SessionState, worker: WorkerStatus, };
+sandbox: boolean, session: SessionState, worker: WorkerStatus, 
+/**
+ * Whether changes made elsewhere are pushed (Realtime) or polled.
+ */
+live: LiveState, };
 
 /**
  * How a sign-up ended.
@@ -191,7 +200,7 @@ export type Theme = "system" | "light" | "dark";
 
 export type Language = "system" | "en" | "ja";
 
-export type AppEvent = { "type": "jobs", jobs: Array<Job>, } | { "type": "progress", id: number, progress: number, message: string | null, } | { "type": "session", state: SessionState, } | { "type": "worker", status: WorkerStatus, trouble: string | null, } | { "type": "feed", error: ErrorBody | null, } | { "type": "log", id: number, lines: Array<LogLine>, } | { "type": "kinds", kinds: KindsView, };
+export type AppEvent = { "type": "jobs", jobs: Array<Job>, } | { "type": "progress", id: number, progress: number, message: string | null, } | { "type": "session", state: SessionState, } | { "type": "worker", status: WorkerStatus, trouble: string | null, } | { "type": "deleted", ids: Array<number>, } | { "type": "feed", error: ErrorBody | null, } | { "type": "live", state: LiveState, } | { "type": "log", id: number, lines: Array<LogLine>, } | { "type": "kinds", kinds: KindsView, };
 
 /** The event every change is announced on; its payload is an `AppEvent`. */
 export const APP_EVENT = "jobdeck://event";

@@ -59,6 +59,13 @@ export function applyChanges(
   return { jobs, joined };
 }
 
+/** The page without the deleted jobs, and how many of them it showed. */
+export function removeJobs(page: Job[], deleted: number[]): { jobs: Job[]; removed: number } {
+  const gone = new Set(deleted);
+  const jobs = page.filter((job) => !gone.has(job.id));
+  return { jobs, removed: page.length - jobs.length };
+}
+
 /** A running job's progress, between row updates. */
 export function applyProgress(
   page: Job[],

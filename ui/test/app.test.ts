@@ -51,6 +51,24 @@ suite("live events", () => {
     expect(app.workerTrouble).toBeNull();
     expect(app.detail?.status).toBe("finished");
   });
+
+  it("take deleted jobs off the list and close the open one; follow whether the list is live", () => {
+    const { app, frames } = manual();
+    app.jobs = [job(3), job(2), job(1)];
+    app.total = 3;
+    app.detail = job(2);
+    app.selected = 2;
+    app.receive({ type: "live", state: { state: "live" } });
+    app.receive({ type: "deleted", ids: [2, 9] });
+    frames[0]();
+    expect(app.jobs.map((j) => j.id)).toEqual([3, 1]);
+    expect(app.total).toBe(2);
+    expect(app.detail).toBeNull();
+    expect(app.selected).toBeNull();
+    expect(app.live.state).toBe("live");
+    app.receive({ type: "live", state: { state: "down", reason: "socket closed" } });
+    expect(app.live).toEqual({ state: "down", reason: "socket closed" });
+  });
 });
 
 function line(attempt: number, seq: number, text: string, stream: LogLine["stream"] = "stdout"): LogLine {

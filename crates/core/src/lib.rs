@@ -6,6 +6,7 @@
 //!   ([`auth::session`]), which alone holds the refresh token.
 //! - [`jobs`]: the user's jobs over the REST API, every job function, and
 //!   [`jobs::feed`], the changes made to them anywhere.
+//! - [`realtime`]: Supabase Realtime's pushed changes, heard as the user.
 //! - [`worker`]: job kinds, their registry, and the worker that runs them in
 //!   background tasks; [`kinds`]: the built-in kinds.
 //! - [`error`]: one error type and the codes the UI and the CLI branch on; `response`
@@ -20,6 +21,7 @@ pub mod error;
 pub mod jobs;
 pub mod kinds;
 pub mod project;
+pub mod realtime;
 mod response;
 pub mod signals;
 pub mod worker;
@@ -30,7 +32,7 @@ pub use auth::{
 };
 pub use error::{Error, ErrorBody, ErrorCode};
 pub use jobs::{
-    Attempt, AttemptOutcome, BulkAction, ChangeFeed, Job, JobFailure, JobFilter, JobStatus,
-    JobsClient, LogLevel, LogLine, LogStream, NewJob, Page,
+    Attempt, AttemptOutcome, BulkAction, ChangeFeed, FeedUpdate, Job, JobFailure, JobFilter,
+    JobStatus, JobsClient, LiveFeed, LogLevel, LogLine, LogStream, NewJob, Page,
 };
 pub use project::{ApiKey, Project, Secret};

@@ -238,6 +238,17 @@ async fn on_a_fresh_hosted_project_the_migrations_apply_and_anon_holds_nothing()
         .await
         .expect("the migrations apply as `postgres`");
 
+    let published: Vec<String> = scalar(
+        &owner_db,
+        "select coalesce(array_agg(tablename::text order by tablename), '{}')
+           from pg_publication_tables where pubname = 'supabase_realtime'",
+    )
+    .await;
+    assert_eq!(
+        published,
+        ["job_logs", "jobs"],
+        "Realtime serves the jobs and their logs"
+    );
     assert_eq!(sequence_privileges(&owner_db).await, Vec::<String>::new());
     let callable_by_anon: Vec<String> = scalar(
         &owner_db,
@@ -342,6 +353,26 @@ async fn a_sandbox_of_jobdeck_0_1_0_upgrades_and_then_records_only_todays_files(
         3,
         "new jobs are made every way"
     );
+}
+
+#[tokio::test]
+async fn on_a_plain_postgresql_without_the_realtime_publication_the_migrations_apply() {
+    let port = TestCluster::shared().port();
+    let server = connect(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).await;
+    server
+        .batch_execute("create database no_realtime")
+        .await
+        .expect("creating the database");
+    let mut admin = connect(&format!("postgres://postgres@127.0.0.1:{port}/no_realtime")).await;
+    apply_bootstrap(&admin).await.expect("the bootstrap");
+    admin
+        .batch_execute("drop publication supabase_realtime")
+        .await
+        .expect("dropping the publication");
+    let applied = apply_migrations(&mut admin)
+        .await
+        .expect("the migrations apply");
+    assert_eq!(applied.len(), MIGRATIONS.len());
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@
 //!   PostgreSQL it starts or is given, the bootstrap and migrations, the HTTP server,
 //!   a clean stop.
 //! - [`app`]: the HTTP routes over an [`AppState`]: `/auth/v1` ([`auth`]),
-//!   `/rest/v1` ([`rest`]) and `/inbox` (the local mail catcher).
+//!   `/rest/v1` ([`rest`]), `/realtime/v1` ([`realtime`]) and `/inbox` (the local
+//!   mail catcher).
 //! - [`db`]: runs each API request as its caller, the way PostgREST does.
 //! - [`keys`]: the JWT secret, the API keys and access tokens.
 //! - [`testing`] (feature `testing`): a real sandbox per test, for every crate's tests.
@@ -17,6 +18,7 @@
 pub mod auth;
 pub mod db;
 pub mod keys;
+pub mod realtime;
 pub mod rest;
 mod sandbox;
 #[cfg(feature = "testing")]
@@ -55,6 +57,8 @@ pub struct AppState {
     pub auth_db: Db,
     pub settings: Settings,
     pub inbox: auth::inbox::Inbox,
+    /// Realtime's subscribers.
+    pub realtime: Arc<realtime::hub::Hub>,
     schema: Arc<Schema>,
 }
 
@@ -66,6 +70,7 @@ impl AppState {
             auth_db,
             settings,
             inbox: auth::inbox::Inbox::default(),
+            realtime: Arc::default(),
             schema: Arc::new(schema),
         }
     }
@@ -142,6 +147,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/auth/v1", auth::router(Arc::clone(&state)))
         .nest("/rest/v1", rest::router())
+        .nest("/realtime/v1", realtime::router())
         .route("/inbox", get(auth::inbox::list))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -35,6 +35,7 @@ const CONFIG_FILE: &str = "config.json";
 const STATUS_FILE: &str = "status.json";
 const CLUSTER_DIR: &str = "postgres";
 const POOL_SIZE: usize = 16;
+const REALTIME_POOL_SIZE: usize = 4;
 
 /// How to run the sandbox.
 #[derive(Debug, Clone)]
@@ -207,6 +208,9 @@ pub struct Running {
     listener: tokio::net::TcpListener,
     cluster: Option<RunningCluster>,
     data_dir: PathBuf,
+    /// Where Realtime listens for changes (the superuser's connection settings), and
+    /// the connections it checks them on.
+    changes: (tokio_postgres::Config, Db),
 }
 
 /// Starts PostgreSQL (or connects to `db_url`), prepares the database and binds the
@@ -264,6 +268,8 @@ pub async fn start(options: Options) -> Result<Running, SandboxError> {
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
+    // After the migrations, so the tables they publish get their change capture now.
+    admin.batch_execute(crate::realtime::CAPTURE).await?;
     // Passwords are set on every start, so a data directory and its config stay in
     // step even when the database was given with --db-url.
     for (role, password) in [
@@ -289,6 +295,13 @@ pub async fn start(options: Options) -> Result<Running, SandboxError> {
     let auth_db = Db::new(
         role_config("supabase_auth_admin", &config.auth_admin_password),
         4,
+    )
+    .map_err(|e| SandboxError::DbUrl(e.to_string()))?;
+    // Realtime checks each change as its subscriber on connections of its own, so a
+    // burst of changes never waits for (or holds up) the REST API's.
+    let realtime_db = Db::new(
+        role_config("authenticator", &config.authenticator_password),
+        REALTIME_POOL_SIZE,
     )
     .map_err(|e| SandboxError::DbUrl(e.to_string()))?;
 
@@ -333,6 +346,7 @@ pub async fn start(options: Options) -> Result<Running, SandboxError> {
         listener,
         cluster,
         data_dir,
+        changes: (admin_config, realtime_db),
     })
 }
 
@@ -377,12 +391,31 @@ impl Running {
             listener,
             cluster,
             data_dir,
+            changes: (changes_config, realtime_db),
             ..
         } = self;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let changes = tokio::spawn(crate::realtime::changes::run(
+            changes_config,
+            Arc::clone(&state.realtime),
+            realtime_db,
+            stop.clone(),
+        ));
+        let hub = Arc::clone(&state.realtime);
+        let stopping = stop.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Realtime's sockets stay open until told: close them, so the graceful
+            // shutdown does not wait for clients that would never leave.
+            stopping.cancel();
+            hub.kick_all();
+        };
         let served = axum::serve(listener, app(state))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(io("serving HTTP"));
+        stop.cancel();
+        let _ = changes.await;
         let _ = fs::remove_file(data_dir.join(STATUS_FILE));
         if let Some(cluster) = cluster {
             tokio::task::spawn_blocking(move || cluster.stop())

@@ -17,7 +17,16 @@ pub struct TestSandbox {
     pub http: Client,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// How it was started, to start it again on the same port and data.
+    options: Options,
     _data_dir: tempfile::TempDir,
+}
+
+fn url_port(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port in the API URL")
 }
 
 /// A signed-in user's session as the sandbox answered it.
@@ -67,6 +76,20 @@ impl TestSandbox {
             seed_users: Vec::new(),
         };
         configure(&mut options);
+        let (status, stop, server) = Self::serve(options.clone()).await;
+        options.port = url_port(&status.api_url);
+        TestSandbox {
+            status,
+            database,
+            http: Client::new(),
+            stop: Some(stop),
+            server: Some(server),
+            options,
+            _data_dir: data_dir,
+        }
+    }
+
+    async fn serve(options: Options) -> (Status, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
         let running = crate::start(options).await.expect("the sandbox starts");
         let status = running.status.clone();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -78,24 +101,30 @@ impl TestSandbox {
                 .await
                 .expect("the sandbox serves");
         });
-        TestSandbox {
-            status,
-            database,
-            http: Client::new(),
-            stop: Some(stop),
-            server: Some(server),
-            _data_dir: data_dir,
-        }
+        (status, stop, server)
     }
 
-    /// Stops serving and waits until the server has finished.
-    pub async fn stop(mut self) {
+    /// Stops serving (as a sandbox that was stopped), keeping its data.
+    pub async fn stop_serving(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.expect("the server task");
         }
+    }
+
+    /// Serves again on the same port, data and keys (as a sandbox started again).
+    pub async fn serve_again(&mut self) {
+        let (status, stop, server) = Self::serve(self.options.clone()).await;
+        self.status = status;
+        self.stop = Some(stop);
+        self.server = Some(server);
+    }
+
+    /// Stops serving and waits until the server has finished.
+    pub async fn stop(mut self) {
+        self.stop_serving().await;
     }
 
     pub fn url(&self, path: &str) -> String {

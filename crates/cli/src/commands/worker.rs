@@ -4,7 +4,10 @@
 use std::{process::ExitCode, time::Duration};
 
 use clap::Args;
-use jobdeck_core::worker::{Worker, WorkerConfig, WorkerEvent};
+use jobdeck_core::{
+    realtime::{Realtime, Subscription},
+    worker::{Worker, WorkerConfig, WorkerEvent},
+};
 
 use super::{Context, out};
 
@@ -38,7 +41,15 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     config.concurrency = args.concurrency.into();
     config.kinds = (!args.only.is_empty()).then_some(args.only);
     config.lease = Duration::from_secs(args.lease);
-    let worker = Worker::new(config, ctx.kinds.registry(), jobs).start();
+    // Woken by Realtime for jobs enqueued anywhere; polling remains the safety net.
+    let realtime = Realtime::start(
+        jobs.project(),
+        std::sync::Arc::clone(jobs.session()),
+        vec![Subscription::table("jobs")],
+    );
+    let worker = Worker::new(config, ctx.kinds.registry(), jobs)
+        .woken_by(&realtime)
+        .start();
     let mut events = worker.events();
     eprintln!(
         "Worker {name} running as {} ({} at once). Ctrl-C to stop.",
@@ -80,6 +91,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         args.grace
     );
     worker.shutdown(Duration::from_secs(args.grace)).await;
+    realtime.shutdown().await;
     let _ = log.await;
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ use crate::{Error, Project, Secret, SessionOwner};
 pub mod feed;
 pub mod logs;
 
-pub use feed::ChangeFeed;
+pub use feed::{ChangeFeed, FeedUpdate, LiveFeed};
 pub use logs::{LogLevel, LogLine, LogStream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -11,12 +11,15 @@ use super::{
     completer::Completer,
     config::WorkerConfig,
     events::{Events, WorkerEvent, WorkerStatus},
-    heartbeat, producer,
+    heartbeat, live, producer,
     registry::{EnqueueError, Registry},
     running::{RunningJobs, Stop},
     shared::Shared,
 };
-use crate::{Job, JobsClient, NewJob};
+use crate::{
+    Job, JobsClient, NewJob,
+    realtime::{Realtime, RealtimeEvent},
+};
 
 /// A worker before it starts.
 #[derive(Debug)]
@@ -24,6 +27,7 @@ pub struct Worker {
     config: WorkerConfig,
     registry: Registry,
     jobs: JobsClient,
+    changes: Option<broadcast::Receiver<RealtimeEvent>>,
 }
 
 /// A running worker. Dropping it stops claiming; call [`WorkerHandle::shutdown`] to
@@ -39,7 +43,15 @@ impl Worker {
             config,
             registry,
             jobs,
+            changes: None,
         }
+    }
+
+    /// Wakes the worker for jobs enqueued or becoming due anywhere, as Realtime pushes
+    /// them, so it does not wait for a poll.
+    pub fn woken_by(mut self, realtime: &Realtime) -> Self {
+        self.changes = Some(realtime.subscribe());
+        self
     }
 
     /// Starts the claim and heartbeat loops on the current tokio runtime.
@@ -65,6 +77,11 @@ impl Worker {
         shared
             .tasks
             .spawn(heartbeat::heartbeat_loop(Arc::clone(&shared)));
+        if let Some(changes) = self.changes {
+            shared
+                .tasks
+                .spawn(live::wake_on_changes(Arc::clone(&shared), changes));
+        }
         WorkerHandle { shared }
     }
 }

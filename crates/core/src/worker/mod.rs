@@ -16,6 +16,7 @@
 //!   in batches beside it;
 //! - `completer`: successes written in batches;
 //! - `heartbeat`: leases extended, cancellation and lost leases delivered;
+//! - `live`: the claim loop woken by Realtime for jobs enqueued anywhere;
 //! - `shared`: what the parts share, each part's state side by side.
 //!
 //! Stopping is two-level: [`WorkerHandle::shutdown`] stops claiming and waits for the
@@ -29,6 +30,7 @@ mod executor;
 mod handle;
 mod heartbeat;
 pub mod kind;
+mod live;
 mod logs;
 mod producer;
 pub mod registry;

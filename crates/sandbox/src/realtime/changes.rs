@@ -1,0 +1,421 @@
+//! From PostgreSQL to the subscribers: listens for the transactions `capture.sql`
+//! records, takes their changes in commit order, checks each against each subscriber's
+//! row-level security and filters in PostgreSQL as that subscriber, and sends what
+//! passes.
+//!
+//! Two connections as the sandbox's superuser: one only listens (it is never blocked
+//! by a query), the other takes the changes. The row checks use their own small pool
+//! as `authenticator`, so a burst of changes never takes the REST API's connections.
+//! When the listening connection is lost, changes may be missed: every channel gets
+//! `phx_error`, and joins are refused until listening again, so clients rejoin (and
+//! catch up by their own cursors) only once nothing can be missed.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures::{StreamExt as _, future::join_all};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    bindings::{Binding, Op},
+    hub::{Hub, Subscription},
+    protocol::Frame,
+};
+use crate::db::{ApiRequest, Db, Finish};
+
+/// The notification channel `capture.sql` notifies.
+const CHANNEL: &str = "_realtime";
+/// Transactions taken in one go during a burst.
+const BATCH: usize = 256;
+/// Notifications waiting for the taker; beyond this PostgreSQL holds them.
+const QUEUE: usize = 4096;
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Takes a batch of notified transactions' changes, deleting them.
+const TAKE: &str = "
+with taken as (
+  delete from _realtime.changes where xid = any($1::text[]::xid8[]) returning *
+)
+select id, xid::text, to_char(at at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+       schema_name, table_name, type, record
+  from taken";
+
+/// A published table's columns as change messages describe them.
+const COLUMNS: &str = "
+select a.attname::text, t.typname::text, format_type(a.atttypid, a.atttypmod),
+       coalesce(a.attnum = any(i.indkey), false)
+  from pg_attribute a
+  join pg_type t on t.oid = a.atttypid
+  left join pg_index i on i.indrelid = a.attrelid and i.indisprimary
+ where a.attrelid = format('%I.%I', $1::text, $2::text)::regclass
+   and a.attnum > 0 and not a.attisdropped
+ order by a.attnum";
+
+#[derive(Debug)]
+struct Change {
+    order: (usize, i64),
+    at: String,
+    schema: String,
+    table: String,
+    kind: String,
+    record: Value,
+}
+
+#[derive(Debug)]
+struct Column {
+    name: String,
+    /// `pg_type.typname`, as change messages name types (`int8`, `timestamptz`).
+    type_name: String,
+    /// `format_type()`, a cast target.
+    cast: String,
+    key: bool,
+}
+
+#[derive(Debug)]
+struct Table {
+    columns: Vec<Column>,
+}
+
+impl Table {
+    fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.key)
+    }
+
+    fn key_of(&self, record: &Value) -> Value {
+        Value::Object(
+            self.keys()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        record.get(&c.name).cloned().unwrap_or(Value::Null),
+                    )
+                })
+                .collect::<Map<_, _>>(),
+        )
+    }
+
+    /// Whether the record has exactly the columns known (else the table changed since).
+    fn fits(&self, record: &Value) -> bool {
+        record.as_object().is_some_and(|o| {
+            o.len() == self.columns.len() && self.columns.iter().all(|c| o.contains_key(&c.name))
+        })
+    }
+}
+
+/// Runs until `stop`: listens, takes and delivers, reconnecting after a failure.
+pub async fn run(
+    config: tokio_postgres::Config,
+    hub: Arc<Hub>,
+    checks: Db,
+    stop: CancellationToken,
+) {
+    loop {
+        let session = listen(&config, &hub, &checks);
+        let failed = tokio::select! {
+            () = stop.cancelled() => return,
+            result = session => result,
+        };
+        if let Err(error) = failed {
+            tracing::warn!(%error, "Realtime lost its database connection; clients will rejoin");
+        }
+        hub.stopped_listening();
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(RETRY) => {}
+        }
+    }
+}
+
+async fn listen(
+    config: &tokio_postgres::Config,
+    hub: &Hub,
+    checks: &Db,
+) -> Result<(), tokio_postgres::Error> {
+    let (listener, mut connection) = config.connect(NoTls).await?;
+    let (notified, mut transactions) = mpsc::channel::<String>(QUEUE);
+    let driver = async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message?
+                && notified.send(n.payload().to_string()).await.is_err()
+            {
+                break;
+            }
+        }
+        Ok::<(), tokio_postgres::Error>(())
+    };
+    let (taker, connection) = config.connect(NoTls).await?;
+    let taker_driver = connection;
+    let work = async {
+        listener.batch_execute(&format!("listen {CHANNEL}")).await?;
+        let take = taker.prepare(TAKE).await?;
+        hub.started_listening();
+        let mut tables: HashMap<(String, String), Arc<Table>> = HashMap::new();
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            batch.clear();
+            if transactions.recv_many(&mut batch, BATCH).await == 0 {
+                return Ok(());
+            }
+            let rows = taker.query(&take, &[&batch]).await?;
+            let mut changes: Vec<Change> = rows
+                .iter()
+                .map(|row| {
+                    let xid: String = row.get(1);
+                    Change {
+                        order: (
+                            batch.iter().position(|x| *x == xid).unwrap_or(usize::MAX),
+                            row.get(0),
+                        ),
+                        at: row.get(2),
+                        schema: row.get(3),
+                        table: row.get(4),
+                        kind: row.get(5),
+                        record: row.get(6),
+                    }
+                })
+                .collect();
+            changes.sort_by_key(|c| c.order);
+            for change in &changes {
+                let key = (change.schema.clone(), change.table.clone());
+                let known = tables.get(&key).is_some_and(|t| t.fits(&change.record));
+                if !known {
+                    let table = describe(&taker, &change.schema, &change.table).await?;
+                    tables.insert(key, Arc::new(table));
+                }
+            }
+            deliver(hub, checks, &tables, &changes).await;
+        }
+    };
+    tokio::select! {
+        result = driver => result,
+        result = taker_driver => result,
+        result = work => result,
+    }
+}
+
+async fn describe(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> Result<Table, tokio_postgres::Error> {
+    let columns = client
+        .query(COLUMNS, &[&schema, &table])
+        .await?
+        .iter()
+        .map(|row| Column {
+            name: row.get(0),
+            type_name: row.get(1),
+            cast: row.get(2),
+            key: row.get(3),
+        })
+        .collect();
+    Ok(Table { columns })
+}
+
+async fn deliver(
+    hub: &Hub,
+    checks: &Db,
+    tables: &HashMap<(String, String), Arc<Table>>,
+    changes: &[Change],
+) {
+    let subscriptions = hub.snapshot();
+    join_all(
+        subscriptions
+            .iter()
+            .map(|subscription| deliver_to(subscription, checks, tables, changes)),
+    )
+    .await;
+}
+
+/// Sends one subscriber the changes its bindings cover and its row-level security
+/// and filters let through, in order.
+async fn deliver_to(
+    subscription: &Subscription,
+    checks: &Db,
+    tables: &HashMap<(String, String), Arc<Table>>,
+    changes: &[Change],
+) {
+    // The changes each binding might want, by table, before the rows are checked.
+    let mut by_table: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (index, change) in changes.iter().enumerate() {
+        let covered = subscription
+            .bindings
+            .iter()
+            .any(|b| b.covers(&change.schema, &change.table, &change.kind));
+        if covered && change.kind != "DELETE" {
+            by_table
+                .entry((&change.schema, &change.table))
+                .or_default()
+                .push(index);
+        }
+    }
+    // For each change checked: which bindings' filters pass (visible rows only).
+    let mut passed: HashMap<usize, Vec<bool>> = HashMap::new();
+    for ((schema, table), indexes) in by_table {
+        let Some(info) = tables.get(&(schema.to_string(), table.to_string())) else {
+            continue;
+        };
+        match visible(subscription, checks, schema, table, info, changes, &indexes).await {
+            Ok(rows) => passed.extend(rows),
+            Err(error) => {
+                // Most often the subscriber may not read the table at all (anon).
+                tracing::debug!(%error, table, "a Realtime subscriber cannot see these rows");
+            }
+        }
+    }
+    for (index, change) in changes.iter().enumerate() {
+        let Some(info) = tables.get(&(change.schema.clone(), change.table.clone())) else {
+            continue;
+        };
+        if info.keys().next().is_none() {
+            continue;
+        }
+        let ids: Vec<u32> = subscription
+            .bindings
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.covers(&change.schema, &change.table, &change.kind))
+            .filter(|(position, b)| {
+                if change.kind == "DELETE" {
+                    // Supabase's rule: deletes are not checked against row-level
+                    // security, carry only the key, and cannot be filtered.
+                    b.filter.is_none()
+                } else {
+                    passed.get(&index).is_some_and(|p| p[*position])
+                }
+            })
+            .map(|(_, b)| b.id)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let columns: Vec<Value> = info
+            .columns
+            .iter()
+            .map(|c| json!({"name": c.name, "type": c.type_name}))
+            .collect();
+        let mut data = json!({
+            "schema": change.schema,
+            "table": change.table,
+            "commit_timestamp": change.at,
+            "type": change.kind,
+            "columns": columns,
+            "errors": null,
+        });
+        match change.kind.as_str() {
+            "INSERT" => data["record"] = change.record.clone(),
+            "UPDATE" => {
+                data["record"] = change.record.clone();
+                data["old_record"] = info.key_of(&change.record);
+            }
+            _ => data["old_record"] = info.key_of(&change.record),
+        }
+        let frame = Frame::push(
+            &subscription.topic,
+            subscription.join_ref.as_deref(),
+            "postgres_changes",
+            json!({"ids": ids, "data": data}),
+        );
+        subscription.outbox.deliver(&frame).await;
+    }
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// Which of these changed rows the subscriber can select now, as themselves, and which
+/// of the subscription's bindings' filters each passes: change index → one flag per
+/// binding. One query per table.
+async fn visible(
+    subscription: &Subscription,
+    checks: &Db,
+    schema: &str,
+    table: &str,
+    info: &Table,
+    changes: &[Change],
+    indexes: &[usize],
+) -> Result<HashMap<usize, Vec<bool>>, crate::db::DbError> {
+    let keys: Vec<Value> = indexes
+        .iter()
+        .map(|i| info.key_of(&changes[*i].record))
+        .collect();
+    let mut params = vec![Value::Array(keys).to_string()];
+    let join = info
+        .keys()
+        .map(|c| {
+            format!(
+                "t.{} = (k.v ->> '{}')::{}",
+                quote(&c.name),
+                c.name.replace('\'', "''"),
+                c.cast
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let flags: Vec<String> = subscription
+        .bindings
+        .iter()
+        .map(|binding| filter_sql(binding, info, &mut params))
+        .collect();
+    let sql = format!(
+        "select k.i::int8{}{} from jsonb_array_elements($1::jsonb) with ordinality as k(v, i) join {}.{} t on {join}",
+        if flags.is_empty() { "" } else { ", " },
+        flags.join(", "),
+        quote(schema),
+        quote(table),
+    );
+    let request = ApiRequest {
+        caller: &subscription.caller,
+        method: "GET",
+        path: "/realtime/v1",
+        read_only: true,
+        finish: Finish::Commit,
+        sql: &sql,
+        params: &params,
+    };
+    let rows = checks.run(&request).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let ordinal: i64 = row.get(0);
+            let flags = (1..=subscription.bindings.len())
+                .map(|i| row.get::<_, bool>(i))
+                .collect();
+            (indexes[(ordinal - 1) as usize], flags)
+        })
+        .collect())
+}
+
+/// A binding's filter as a boolean SQL expression on the row `t` (true without one).
+fn filter_sql(binding: &Binding, info: &Table, params: &mut Vec<String>) -> String {
+    let Some(filter) = &binding.filter else {
+        return "true".into();
+    };
+    let Some(column) = info.column(&filter.column) else {
+        return "false".into();
+    };
+    let mut placeholder = |value: &str| {
+        params.push(value.to_string());
+        format!("${}::{}", params.len(), column.cast)
+    };
+    let expression = if filter.op == Op::In {
+        let list: Vec<String> = filter.values.iter().map(|v| placeholder(v)).collect();
+        format!("t.{} in ({})", quote(&column.name), list.join(", "))
+    } else {
+        format!(
+            "t.{} {} {}",
+            quote(&column.name),
+            filter.op.sql(),
+            placeholder(&filter.values[0])
+        )
+    };
+    format!("coalesce({expression}, false)")
+}
