@@ -1,7 +1,7 @@
 // supabase-js's Realtime, unchanged, against the sandbox: `channel().on('postgres_changes')`
 // with both protocol versions. Changes reach a subscriber in commit order, so "never
 // received" is asserted when a later change of the same subscriber arrives first.
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { createClient } from "@supabase/supabase-js";
@@ -9,11 +9,23 @@ import { createClient } from "@supabase/supabase-js";
 const { API_URL, ANON_KEY, JWT_SECRET } = process.env;
 assert.ok(API_URL && ANON_KEY && JWT_SECRET, "API_URL, ANON_KEY and JWT_SECRET must be set");
 
-const client = (vsn) =>
-  createClient(API_URL, ANON_KEY, {
+// Every client made, so that their sockets (which keep the process alive) are closed
+// at the end.
+const clients = [];
+const client = (vsn) => {
+  const supabase = createClient(API_URL, ANON_KEY, {
     auth: { persistSession: false, autoRefreshToken: false },
     realtime: { vsn, heartbeatIntervalMs: 500 },
   });
+  clients.push(supabase);
+  return supabase;
+};
+after(async () => {
+  for (const supabase of clients) {
+    await supabase.removeAllChannels();
+    supabase.realtime.disconnect();
+  }
+});
 const unique = (name) => `${name}-${Date.now()}-${Math.random().toString(16).slice(2)}@example.com`;
 
 async function signedUp(name, vsn) {
