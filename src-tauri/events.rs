@@ -207,6 +207,8 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
                         );
                     }
                 }
+                // Signed out meanwhile: not trouble; the loop waits for a sign-in.
+                Err(_) if session.user().is_none() => {}
                 Err(error) => {
                     tracing::debug!(%error, "the change feed could not read");
                     failing = true;

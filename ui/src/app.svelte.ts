@@ -204,6 +204,9 @@ export class AppState {
   connected(view: ConnectionView): void {
     this.connection = view;
     this.live = view.live;
+    // A new connection: what the last one said of its trouble is over.
+    this.feedError = null;
+    this.workerTrouble = null;
     void this.route();
   }
 
