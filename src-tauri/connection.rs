@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use jobdeck_core::{
     JobsClient, Project, SessionOwner,
-    realtime::{Realtime, Subscription},
+    realtime::Realtime,
     worker::{Worker, WorkerConfig, WorkerHandle},
 };
 use tokio::sync::Notify;
@@ -46,11 +46,7 @@ impl Connection {
     ) -> Arc<Self> {
         let jobs = JobsClient::new(&project, Arc::clone(&session));
         let (registry, _) = crate::kinds::read();
-        let realtime = Realtime::start(
-            &project,
-            Arc::clone(&session),
-            vec![Subscription::table("jobs")],
-        );
+        let realtime = Realtime::jobs(&project, Arc::clone(&session));
         let worker = Worker::new(WorkerConfig::new(worker_name), registry, jobs.clone())
             .woken_by(&realtime)
             .start();

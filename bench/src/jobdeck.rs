@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 use jobdeck_core::{
     JobsClient, NewJob,
-    realtime::{LiveState, Realtime, Subscription},
+    realtime::{LiveState, Realtime},
     worker::{JobContext, JobError, JobKind, Registry, Worker, WorkerConfig, WorkerEvent},
 };
 use schemars::JsonSchema;
@@ -214,11 +214,7 @@ pub async fn latency_cross_process(
 pub async fn worker_process(api_url: &str, anon_key: &str) -> anyhow::Result<()> {
     let project = jobdeck_core::Project::new(api_url, anon_key)?;
     let jobs = stack::jobs_client(project, stack::EMAIL, stack::PASSWORD).await?;
-    let realtime = Realtime::start(
-        jobs.project(),
-        std::sync::Arc::clone(jobs.session()),
-        vec![Subscription::table("jobs")],
-    );
+    let realtime = Realtime::jobs(jobs.project(), std::sync::Arc::clone(jobs.session()));
     tokio::time::timeout(
         Duration::from_secs(30),
         realtime.state().wait_for(|s| *s == LiveState::Live),

@@ -144,11 +144,7 @@ async fn hears_changes_and_misses_none_across_a_sandbox_restart() {
 async fn a_worker_is_woken_for_jobs_enqueued_elsewhere_and_when_they_become_due() {
     let sandbox = TestSandbox::start().await;
     let (jobs, address) = signed_in(&sandbox).await;
-    let realtime = Realtime::start(
-        &project(&sandbox),
-        Arc::clone(jobs.session()),
-        vec![Subscription::table("jobs")],
-    );
+    let realtime = Realtime::jobs(&project(&sandbox), Arc::clone(jobs.session()));
     let mut state = realtime.state();
     state_becomes(&mut state, |s| *s == LiveState::Live).await;
     // Polls an hour apart: only Realtime can wake it in time.

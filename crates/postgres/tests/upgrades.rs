@@ -84,6 +84,17 @@ impl Drop for HostedCluster {
     }
 }
 
+/// A new, empty database on the shared test cluster, as its superuser.
+async fn empty_database(name: &str) -> Client {
+    let port = TestCluster::shared().port();
+    let server = connect(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).await;
+    server
+        .batch_execute(&format!("create database {name}"))
+        .await
+        .expect("creating the database");
+    connect(&format!("postgres://postgres@127.0.0.1:{port}/{name}")).await
+}
+
 async fn scalar<T: for<'a> tokio_postgres::types::FromSql<'a>>(client: &Client, sql: &str) -> T {
     client
         .query_one(sql, &[])
@@ -284,15 +295,7 @@ async fn a_sandbox_of_jobdeck_0_1_0_upgrades_and_then_records_only_todays_files(
     // A database as a 0.1.0 sandbox left it: its bootstrap, its five migrations
     // recorded the way its runner recorded them (no checksums), and a job in flight.
     let port = TestCluster::shared().port();
-    let admin = connect(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).await;
-    admin
-        .batch_execute("create database sandbox_0_1_0")
-        .await
-        .expect("creating the database");
-    let mut old = connect(&format!(
-        "postgres://postgres@127.0.0.1:{port}/sandbox_0_1_0"
-    ))
-    .await;
+    let mut old = empty_database("sandbox_0_1_0").await;
     apply_bootstrap(&old).await.expect("the bootstrap");
     old.batch_execute(&format!(
         "{JOBDECK_0_1_0}
@@ -357,13 +360,7 @@ async fn a_sandbox_of_jobdeck_0_1_0_upgrades_and_then_records_only_todays_files(
 
 #[tokio::test]
 async fn on_a_plain_postgresql_without_the_realtime_publication_the_migrations_apply() {
-    let port = TestCluster::shared().port();
-    let server = connect(&format!("postgres://postgres@127.0.0.1:{port}/postgres")).await;
-    server
-        .batch_execute("create database no_realtime")
-        .await
-        .expect("creating the database");
-    let mut admin = connect(&format!("postgres://postgres@127.0.0.1:{port}/no_realtime")).await;
+    let mut admin = empty_database("no_realtime").await;
     apply_bootstrap(&admin).await.expect("the bootstrap");
     admin
         .batch_execute("drop publication supabase_realtime")

@@ -27,6 +27,16 @@ pub struct Caller {
     pub claims: String,
 }
 
+impl Caller {
+    /// Who a verified JWT's claims say the caller is (anon without a `role`).
+    pub fn from_claims(claims: &serde_json::Value) -> Self {
+        Caller {
+            role: claims["role"].as_str().unwrap_or("anon").to_string(),
+            claims: claims.to_string(),
+        }
+    }
+}
+
 /// One API request for the database: who runs which statement, how.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiRequest<'a> {

@@ -134,11 +134,7 @@ impl AppState {
                 .to_string(),
         };
         let claims = self.keys.verify(&token).map_err(RestError::Jwt)?;
-        let role = claims["role"].as_str().unwrap_or("anon").to_string();
-        Ok(Caller {
-            role,
-            claims: claims.to_string(),
-        })
+        Ok(Caller::from_claims(&claims))
     }
 }
 

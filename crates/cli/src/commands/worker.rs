@@ -5,7 +5,7 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::Args;
 use jobdeck_core::{
-    realtime::{Realtime, Subscription},
+    realtime::Realtime,
     worker::{Worker, WorkerConfig, WorkerEvent},
 };
 
@@ -42,11 +42,7 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     config.kinds = (!args.only.is_empty()).then_some(args.only);
     config.lease = Duration::from_secs(args.lease);
     // Woken by Realtime for jobs enqueued anywhere; polling remains the safety net.
-    let realtime = Realtime::start(
-        jobs.project(),
-        std::sync::Arc::clone(jobs.session()),
-        vec![Subscription::table("jobs")],
-    );
+    let realtime = Realtime::jobs(jobs.project(), std::sync::Arc::clone(jobs.session()));
     let worker = Worker::new(config, ctx.kinds.registry(), jobs)
         .woken_by(&realtime)
         .start();

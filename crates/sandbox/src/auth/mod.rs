@@ -17,7 +17,7 @@ pub mod inbox;
 mod passwords;
 mod sessions;
 pub mod store;
-mod tokens;
+pub(crate) mod tokens;
 mod users;
 
 use std::sync::Arc;

@@ -23,7 +23,10 @@ use super::{
     hub::{Hub, Subscription},
     protocol::Frame,
 };
-use crate::db::{ApiRequest, Db, Finish};
+use crate::{
+    db::{ApiRequest, Db, Finish},
+    rest::sql::quote_ident,
+};
 
 /// The notification channel `capture.sql` notifies.
 const CHANNEL: &str = "_realtime";
@@ -327,10 +330,6 @@ async fn deliver_to(
     }
 }
 
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
-
 /// Which of these changed rows the subscriber can select now, as themselves, and which
 /// of the subscription's bindings' filters each passes: change index → one flag per
 /// binding. One query per table.
@@ -353,7 +352,7 @@ async fn visible(
         .map(|c| {
             format!(
                 "t.{} = (k.v ->> '{}')::{}",
-                quote(&c.name),
+                quote_ident(&c.name),
                 c.name.replace('\'', "''"),
                 c.cast
             )
@@ -369,8 +368,8 @@ async fn visible(
         "select k.i::int8{}{} from jsonb_array_elements($1::jsonb) with ordinality as k(v, i) join {}.{} t on {join}",
         if flags.is_empty() { "" } else { ", " },
         flags.join(", "),
-        quote(schema),
-        quote(table),
+        quote_ident(schema),
+        quote_ident(table),
     );
     let request = ApiRequest {
         caller: &subscription.caller,
@@ -408,11 +407,11 @@ fn filter_sql(binding: &Binding, info: &Table, params: &mut Vec<String>) -> Stri
     };
     let expression = if filter.op == Op::In {
         let list: Vec<String> = filter.values.iter().map(|v| placeholder(v)).collect();
-        format!("t.{} in ({})", quote(&column.name), list.join(", "))
+        format!("t.{} in ({})", quote_ident(&column.name), list.join(", "))
     } else {
         format!(
             "t.{} {} {}",
-            quote(&column.name),
+            quote_ident(&column.name),
             filter.op.sql(),
             placeholder(&filter.values[0])
         )
