@@ -44,7 +44,7 @@ struct Args {
     #[arg(long, default_value_t = 20_000)]
     jobs: usize,
     /// The concurrency levels of the throughput runs.
-    #[arg(long, value_delimiter = ',', default_values_t = [4, 16, 64])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16, 64])]
     concurrency: Vec<usize>,
     /// Enqueue-to-start samples per latency figure.
     #[arg(long, default_value_t = 100)]

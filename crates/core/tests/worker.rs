@@ -338,6 +338,90 @@ async fn several_workers_over_many_jobs_run_each_job_exactly_once() {
     assert_eq!(counts[&JobStatus::Finished], JOBS as u64);
 }
 
+#[tokio::test]
+async fn short_jobs_claimed_ahead_of_a_busy_slot_go_back_for_another_worker() {
+    let sandbox = TestSandbox::start().await;
+    let (jobs, _) = signed_in(&sandbox).await;
+    let count = Count::default();
+    let kinds = || builtin().register(count.clone());
+    let mut config_a = config("wA");
+    config_a.concurrency = 1;
+    let a = start(&jobs, kinds(), config_a);
+    let mut events = a.events();
+    // A few short jobs first: worker A learns its jobs are short and claims ahead.
+    let warm = jobs
+        .enqueue_many(&vec![new_job("count", json!({})); 5])
+        .await
+        .expect("enqueued");
+    a.wake();
+    for id in &warm {
+        assert_eq!(settled(&mut events, *id).await.status, JobStatus::Finished);
+    }
+    // A long job before ten short ones, in one claim: the long one takes A's only
+    // slot and the short ones wait in A's queue.
+    let long = NewJob {
+        priority: Some(10),
+        ..new_job("sleep", json!({ "seconds": 600 }))
+    };
+    let mut batch = vec![long];
+    batch.extend(vec![new_job("count", json!({})); 10]);
+    let ids = jobs.enqueue_many(&batch).await.expect("enqueued");
+    let (long, short) = (ids[0], ids[1..].to_vec());
+    a.wake();
+    started(&mut events, long).await;
+    // They go back to waiting well inside their lease, no attempt used...
+    let mut back = Vec::new();
+    until(&mut events, |event| {
+        if let WorkerEvent::JobReleased { id } = event {
+            back.push(*id);
+        }
+        (back.len() == short.len()).then_some(())
+    })
+    .await;
+    back.sort_unstable();
+    assert_eq!(
+        back, short,
+        "A handed back the short jobs it could not start"
+    );
+    // ...so another worker runs them while A is still busy.
+    let b = start(&jobs, kinds(), config("wB"));
+    let mut b_events = b.events();
+    b.wake();
+    for &id in &short {
+        let done = settled(&mut b_events, id).await;
+        let outcomes: Vec<_> = done
+            .history
+            .iter()
+            .map(|a| (a.outcome, a.worker.clone()))
+            .collect();
+        assert_eq!(
+            (done.status, done.attempt),
+            (JobStatus::Finished, 1),
+            "{done:?}"
+        );
+        assert_eq!(
+            outcomes,
+            [
+                (AttemptOutcome::Released, Some("wA".to_string())),
+                (AttemptOutcome::Finished, Some("wB".to_string()))
+            ]
+        );
+    }
+    assert_eq!(
+        jobs.get(long)
+            .await
+            .expect("the long job")
+            .locked_by
+            .as_deref(),
+        Some("wA"),
+        "A still runs its long job"
+    );
+    let runs = count.0.lock().expect("the counter").clone();
+    assert!(runs.values().all(|n| *n == 1), "no job ran twice: {runs:?}");
+    a.shutdown(Duration::ZERO).await;
+    b.shutdown(Duration::from_secs(5)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_long_jobs_outlive_short_tokens_with_one_refresh_at_a_time() {
     const LIFETIME: u64 = 4;

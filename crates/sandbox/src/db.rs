@@ -3,8 +3,9 @@
 //!
 //! The four messages (BEGIN, the settings, the statement, COMMIT) are pipelined over one
 //! pooled connection, so a request costs one network round trip to the database. The
-//! statement is sent with its parameter types (all text, cast in SQL), which skips the
-//! separate prepare round trip. COMMIT after a failed statement is PostgreSQL's
+//! settings statement is prepared once per connection; the request's own statement is
+//! sent with its parameter types (all text, cast in SQL), which skips the separate
+//! prepare round trip. COMMIT after a failed statement is PostgreSQL's
 //! ROLLBACK, so pipelining never commits half a request.
 //!
 //! Connections go back to the pool without a cleaning query (that would be a second
@@ -111,11 +112,14 @@ impl Db {
             Finish::Commit => "COMMIT",
             Finish::Rollback => "ROLLBACK",
         };
+        let set_caller = client
+            .prepare_typed_cached(SET_CALLER, &SET_CALLER_TYPES)
+            .await?;
         let settings = settings(request);
         let typed = typed(request.params);
         let (begun, set, rows, ended) = tokio::join!(
             client.batch_execute(begin),
-            client.query_typed(SET_CALLER, &settings),
+            client.query(&set_caller, &settings),
             client.query_typed(request.sql, &typed),
             client.batch_execute(end),
         );
@@ -137,11 +141,14 @@ impl Db {
     ) -> Result<Result<T, T>, DbError> {
         let checkout = Checkout(Some(self.client().await?));
         let client = checkout.client();
+        let set_caller = client
+            .prepare_typed_cached(SET_CALLER, &SET_CALLER_TYPES)
+            .await?;
         let settings = settings(request);
         let typed = typed(request.params);
         let (begun, set, rows) = tokio::join!(
             client.batch_execute("BEGIN"),
-            client.query_typed(SET_CALLER, &settings),
+            client.query(&set_caller, &settings),
             client.query_typed(request.sql, &typed),
         );
         let rows = match begun.and(set).and(rows) {
@@ -189,16 +196,19 @@ impl Drop for Checkout {
 
 type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
-/// What PostgREST sets for each request, transaction-local.
+/// What PostgREST sets for each request, transaction-local. The one statement every
+/// request runs, so each connection prepares it once (the pool's statement cache)
+/// rather than PostgreSQL parsing it for every request.
 const SET_CALLER: &str = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), \
                           set_config('request.method', $3, true), set_config('request.path', $4, true)";
+const SET_CALLER_TYPES: [Type; 4] = [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT];
 
-fn settings<'a>(request: &'a ApiRequest<'a>) -> [Param<'a>; 4] {
+fn settings<'a>(request: &'a ApiRequest<'a>) -> [&'a (dyn ToSql + Sync); 4] {
     [
-        (&request.caller.role, Type::TEXT),
-        (&request.caller.claims, Type::TEXT),
-        (&request.method, Type::TEXT),
-        (&request.path, Type::TEXT),
+        &request.caller.role,
+        &request.caller.claims,
+        &request.method,
+        &request.path,
     ]
 }
 

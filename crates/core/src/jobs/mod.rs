@@ -554,8 +554,28 @@ impl JobsClient {
             .iter()
             .map(Self::job_args)
             .collect::<Result<Vec<Value>, Error>>()?;
+        // PostgREST inserts a JSON array only if every object has the same keys
+        // (PGRST102 otherwise), so jobs that set different options go in separate
+        // requests, in order.
+        let keys = |row: &Value| {
+            row.as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+        };
+        let mut chunks: Vec<&[Value]> = Vec::new();
+        let mut rest = rows.as_slice();
+        while !rest.is_empty() {
+            let first = keys(&rest[0]);
+            let len = rest
+                .iter()
+                .take(CHUNK)
+                .take_while(|row| keys(row) == first)
+                .count();
+            let (chunk, after) = rest.split_at(len);
+            chunks.push(chunk);
+            rest = after;
+        }
         let mut ids = Vec::with_capacity(jobs.len());
-        for chunk in rows.chunks(CHUNK) {
+        for chunk in chunks {
             let body = Value::from(chunk).to_string();
             let builder = self.rest.from("jobs").select("id").insert(body);
             let (rows, _): (Vec<Id>, _) = self.send(builder).await?;

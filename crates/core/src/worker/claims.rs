@@ -1,9 +1,13 @@
 //! The producer's state, apart from its loop so every part can read it: the slots,
-//! pausing, waking and stopping.
+//! pausing, waking and stopping, and how long attempts take here (which decides how
+//! many jobs a claim takes ahead of free slots).
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use tokio::sync::{AcquireError, Notify, OwnedSemaphorePermit, Semaphore, watch};
@@ -19,7 +23,20 @@ pub(super) struct Claims {
     slots: Arc<Semaphore>,
     /// Set while the session is over, so the end is announced once.
     session_ended: AtomicBool,
+    /// A moving average of how long attempts take here, in microseconds; 0 before
+    /// the first.
+    attempt_micros: AtomicU64,
 }
+
+/// The most jobs a claim takes beyond the free slots.
+const MAX_AHEAD: usize = 32;
+
+/// Jobs are claimed ahead only as many as the slots are expected to start within
+/// this, from how long attempts have taken: short jobs come in batches (a claim, a
+/// user check and a write per batch rather than per job), while a slow kind is never
+/// claimed before a slot is free to run it, so other workers can take it and its
+/// start time is when it starts.
+const AHEAD_HORIZON: Duration = Duration::from_millis(20);
 
 impl Claims {
     pub(super) fn new(concurrency: usize) -> Self {
@@ -29,7 +46,38 @@ impl Claims {
             stop: CancellationToken::new(),
             slots: Arc::new(Semaphore::new(concurrency)),
             session_ended: AtomicBool::new(false),
+            attempt_micros: AtomicU64::new(0),
         }
+    }
+
+    /// An attempt took `took`: part of the average from now on.
+    pub(super) fn attempt_took(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        // One writer at a time is not guaranteed, and need not be: a lost update only
+        // skips a sample of an average.
+        let before = self.attempt_micros.load(Ordering::Relaxed);
+        let after = if before == 0 {
+            took
+        } else {
+            (before.saturating_mul(7) / 8)
+                .saturating_add(took / 8)
+                .max(1)
+        };
+        self.attempt_micros.store(after, Ordering::Relaxed);
+    }
+
+    /// How many jobs the next claim takes beyond the free slots, for `concurrency`
+    /// slots: none until attempts have been timed, and none for slow ones.
+    pub(super) fn ahead(&self, concurrency: usize) -> usize {
+        let micros = self.attempt_micros.load(Ordering::Relaxed);
+        if micros == 0 {
+            return 0;
+        }
+        let per_slot = AHEAD_HORIZON.as_micros() as u64 / micros;
+        usize::try_from(per_slot)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(concurrency)
+            .min(MAX_AHEAD)
     }
 
     /// A free slot, waiting for one; an error once the slots are closed.

@@ -3,7 +3,10 @@
 //! its outcome is finished (through the completer), failed (retried with backoff by
 //! the database), handed back, or nothing when the lease was lost.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -26,9 +29,10 @@ enum Outcome {
     Failed { error: Value, permanent: bool },
 }
 
-/// Runs one registered job to its end. The job leaves the running set (and frees its
-/// slot) before its last event is sent, so whoever acts on that event sees the worker
-/// as it now is.
+/// Runs one registered job to its end. Its slot is free once the handler has ended,
+/// so the next job starts while this one's outcome is written; the job stays in the
+/// running set (its lease kept by the heartbeat) until then, and leaves it before its
+/// last event is sent, so whoever acts on that event sees the worker as it now is.
 pub(super) async fn run_job(
     shared: Arc<Shared>,
     job: Job,
@@ -39,7 +43,10 @@ pub(super) async fn run_job(
     shared
         .events
         .emit(WorkerEvent::JobStarted { job: job.clone() });
+    let began = Instant::now();
     let outcome = attempt(&shared, job, &entry).await;
+    shared.claims.attempt_took(began.elapsed());
+    drop(slot);
     let last = match (entry.stopped_because(), outcome) {
         (Some(Stop::Lost), _) => Some(WorkerEvent::JobLost { id }),
         (Some(Stop::HandBack), Err(_)) => hand_back(&shared, &[id])
@@ -74,7 +81,6 @@ pub(super) async fn run_job(
         // Its kind was at its limit here: the claim loop may have skipped it.
         shared.claims.wake.notify_one();
     }
-    drop(slot);
     if let Some(event) = last {
         shared.events.emit(event);
     }
@@ -162,7 +168,7 @@ async fn recorded(shared: &Arc<Shared>, id: i64, outcome: Outcome) -> WorkerEven
 
 /// Writes an attempt's outcome, answering the job as it now is, or `None` if the lease
 /// was lost. While Supabase cannot be reached the write is retried (the job keeps its
-/// slot and its heartbeats meanwhile): giving up would leave the job to be run again
+/// lease meanwhile: it stays in the running set, which the heartbeat extends): giving up would leave the job to be run again
 /// once its lease expired, though it had already run. Only a worker stopping for good
 /// gives up; then the lease decides.
 async fn write_outcome(

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha224};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, types::Type};
 use uuid::Uuid;
 
 use super::error::AuthError;
@@ -35,7 +35,10 @@ pub struct Credentials {
 pub async fn user_json(client: &Client, id: Uuid) -> Result<Option<Value>, AuthError> {
     let sql =
         format!("select {USER_JSON} from auth.users u where u.id = $1 and u.deleted_at is null");
-    Ok(client.query_opt(&sql, &[&id]).await?.map(|row| row.get(0)))
+    // Typed parameters: one round trip (no separate prepare); every REST-driven
+    // worker asks for its user once per claimed batch.
+    let rows = client.query_typed(&sql, &[(&id, Type::UUID)]).await?;
+    Ok(rows.first().map(|row| row.get(0)))
 }
 
 /// Every user that is not deleted, oldest first, in one query.
@@ -313,10 +316,14 @@ pub async fn refresh(
 }
 
 pub async fn session_exists(client: &Client, session: Uuid) -> Result<bool, AuthError> {
-    Ok(client
-        .query_opt("select 1 from auth.sessions where id = $1", &[&session])
-        .await?
-        .is_some())
+    // Typed parameters: one round trip; every JWT endpoint asks this first.
+    let rows = client
+        .query_typed(
+            "select 1 from auth.sessions where id = $1",
+            &[(&session, Type::UUID)],
+        )
+        .await?;
+    Ok(!rows.is_empty())
 }
 
 /// Ends sessions of `user`: all of them (`global`), only `session` (`local`), or all
