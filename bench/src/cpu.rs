@@ -26,6 +26,12 @@ pub struct PerThousand {
     pub postgres: f64,
 }
 
+impl PerThousand {
+    pub fn total(&self) -> f64 {
+        self.worker + self.api + self.postgres
+    }
+}
+
 impl Sample {
     pub fn take(sandbox: u32) -> Sample {
         let table = procs::table();

@@ -1,6 +1,7 @@
 //! Jobdeck's own figures: throughput of no-op jobs drained through the REST API as the
-//! signed-in user, and enqueue-to-start latency for a worker in this process (woken by
-//! the enqueue) and in a process of its own (which learns of jobs by polling).
+//! signed-in user (one worker in this process, or several worker processes together),
+//! and enqueue-to-start latency for a worker in this process (woken by the enqueue)
+//! and in a process of its own (woken by Realtime).
 
 use std::{
     process::Stdio,
@@ -17,7 +18,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::{
-    io::{AsyncBufReadExt as _, BufReader},
+    io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
     process::Command,
     sync::{broadcast::error::RecvError, mpsc},
 };
@@ -118,22 +119,7 @@ pub async fn throughput(
     let cpu = before.per_thousand(&cpu::Sample::take(stack.sandbox_pid()), n, true);
     handle.shutdown(Duration::from_secs(5)).await;
 
-    let row = admin
-        .query_one(
-            "select count(*) filter (where status = 'finished'),
-                    count(*) filter (where attempt <> 1)
-               from public.jobs where kind = $1",
-            &[&KIND],
-        )
-        .await?;
-    let (finished, rerun): (i64, i64) = (row.get(0), row.get(1));
-    ensure!(
-        finished == n as i64 && rerun == 0,
-        "of {n} jobs {finished} finished and {rerun} ran more than once"
-    );
-    // Separately: a multi-statement batch is one transaction, and VACUUM refuses those.
-    admin.batch_execute("delete from public.jobs").await?;
-    admin.batch_execute("vacuum analyze public.jobs").await?;
+    finished_once(&admin, n).await?;
     Ok((n as f64 / elapsed.as_secs_f64(), cpu))
 }
 
@@ -168,6 +154,100 @@ pub async fn latency_in_process(jobs: &JobsClient, samples: u64) -> anyhow::Resu
     Ok(latencies)
 }
 
+/// Enqueues `n` no-op jobs, then times `processes` worker processes (each signed in
+/// with a session of its own, `concurrency` slots each) draining them together;
+/// answers jobs per second and the CPU the drain took, after checking every job
+/// finished once.
+pub async fn scale_out(
+    stack: &Stack,
+    jobs: &JobsClient,
+    n: usize,
+    processes: usize,
+    concurrency: usize,
+) -> anyhow::Result<(f64, cpu::PerThousand)> {
+    let batch = vec![
+        NewJob {
+            kind: KIND.into(),
+            context: json!({}),
+            ..NewJob::default()
+        };
+        n
+    ];
+    jobs.enqueue_many(&batch).await?;
+    let admin = stack.admin("postgres").await?;
+    let mut children = Vec::new();
+    for _ in 0..processes {
+        let mut child = worker_child(stack, concurrency)?;
+        let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .context("a worker process said nothing for 30 s")??;
+        ensure!(
+            ready.as_deref() == Some("ready"),
+            "a worker process did not start"
+        );
+        children.push(child);
+    }
+    let before = cpu::Sample::take(stack.sandbox_pid());
+    let start = Instant::now();
+    for child in &mut children {
+        let stdin = child.stdin.as_mut().context("no stdin")?;
+        stdin.write_all(b"go\n").await?;
+        stdin.flush().await?;
+    }
+    // The workers are other processes: the database says when they are done.
+    let deadline = start + Duration::from_secs(600);
+    while remaining(&admin).await? > 0 {
+        ensure!(
+            Instant::now() < deadline,
+            "the workers did not drain the jobs in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = start.elapsed();
+    let cpu = before.per_thousand(&cpu::Sample::take(stack.sandbox_pid()), n, false);
+    for mut child in children {
+        child.start_kill()?;
+        child.wait().await?;
+    }
+    finished_once(&admin, n).await?;
+    Ok((n as f64 / elapsed.as_secs_f64(), cpu))
+}
+
+/// This binary's `worker-process`, ready to be told to start.
+fn worker_child(stack: &Stack, concurrency: usize) -> anyhow::Result<tokio::process::Child> {
+    Ok(Command::new(std::env::current_exe()?)
+        .args(["worker-process", "--api-url", &stack.status.api_url])
+        .args(["--anon-key", &stack.status.anon_key])
+        .args(["--concurrency", &concurrency.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?)
+}
+
+/// Every one of the `n` benchmark jobs finished, each in one attempt; then they are
+/// removed for the next run.
+async fn finished_once(admin: &tokio_postgres::Client, n: usize) -> anyhow::Result<()> {
+    let row = admin
+        .query_one(
+            "select count(*) filter (where status = 'finished'),
+                    count(*) filter (where attempt <> 1)
+               from public.jobs where kind = $1",
+            &[&KIND],
+        )
+        .await?;
+    let (finished, rerun): (i64, i64) = (row.get(0), row.get(1));
+    ensure!(
+        finished == n as i64 && rerun == 0,
+        "of {n} jobs {finished} finished and {rerun} ran more than once"
+    );
+    // Separately: a multi-statement batch is one transaction, and VACUUM refuses those.
+    admin.batch_execute("delete from public.jobs").await?;
+    admin.batch_execute("vacuum analyze public.jobs").await?;
+    Ok(())
+}
+
 /// Enqueue-to-start latency (ms) with the worker in another process (this binary's
 /// `worker-process`, signed in for its own session), woken by Realtime.
 pub async fn latency_cross_process(
@@ -175,13 +255,8 @@ pub async fn latency_cross_process(
     jobs: &JobsClient,
     samples: u64,
 ) -> anyhow::Result<Vec<f64>> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["worker-process", "--api-url", &stack.status.api_url])
-        .args(["--anon-key", &stack.status.anon_key])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut child = worker_child(stack, 4)?;
+    drop(child.stdin.take());
     let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
     let mut next = async || -> anyhow::Result<String> {
         tokio::time::timeout(Duration::from_secs(30), lines.next_line())
@@ -209,9 +284,15 @@ pub async fn latency_cross_process(
     Ok(latencies)
 }
 
-/// `worker-process`: signs in, runs a worker for the benchmark's kind, and prints
-/// `ready`, then `<sample> <start, µs since the epoch>` for each sample job it starts.
-pub async fn worker_process(api_url: &str, anon_key: &str) -> anyhow::Result<()> {
+/// `worker-process`: signs in, waits for Realtime, prints `ready`, and once its
+/// standard input gives a line (or ends) runs a worker with `concurrency` slots for
+/// the benchmark's kind, printing `<sample> <start, µs since the epoch>` for each
+/// sample job it starts.
+pub async fn worker_process(
+    api_url: &str,
+    anon_key: &str,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let project = jobdeck_core::Project::new(api_url, anon_key)?;
     let jobs = stack::jobs_client(project, stack::EMAIL, stack::PASSWORD).await?;
     let realtime = Realtime::jobs(jobs.project(), std::sync::Arc::clone(jobs.session()));
@@ -221,9 +302,15 @@ pub async fn worker_process(api_url: &str, anon_key: &str) -> anyhow::Result<()>
     )
     .await
     .context("Realtime was not live within 30 s")??;
-    let (worker, mut started) = worker(&jobs, &format!("bench-process-{}", std::process::id()), 4);
-    let handle = worker.woken_by(&realtime).start();
+    let (worker, mut started) = worker(
+        &jobs,
+        &format!("bench-process-{}", std::process::id()),
+        concurrency,
+    );
     println!("ready");
+    // Blocking: the workspace's tokio has no stdin, and nothing else runs yet.
+    tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await??;
+    let handle = worker.woken_by(&realtime).start();
     while let Some((sample, at)) = started.recv().await {
         let micros = at.duration_since(UNIX_EPOCH)?.as_micros();
         println!("{sample} {micros}");

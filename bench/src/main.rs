@@ -57,6 +57,12 @@ struct Args {
     /// Rounds of the dashboard's queries.
     #[arg(long, default_value_t = 200)]
     rounds: usize,
+    /// The numbers of worker processes of the scale-out runs, each with its own
+    /// session and `--process-concurrency` slots.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
+    processes: Vec<usize>,
+    #[arg(long, default_value_t = 16)]
+    process_concurrency: usize,
     /// Seconds pgbench runs at each concurrency.
     #[arg(long, default_value_t = 10)]
     pgbench_seconds: u64,
@@ -81,14 +87,21 @@ enum Internal {
         api_url: String,
         #[arg(long)]
         anon_key: String,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
     },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(Internal::WorkerProcess { api_url, anon_key }) = &args.command {
-        return jobdeck::worker_process(api_url, anon_key).await;
+    if let Some(Internal::WorkerProcess {
+        api_url,
+        anon_key,
+        concurrency,
+    }) = &args.command
+    {
+        return jobdeck::worker_process(api_url, anon_key, *concurrency).await;
     }
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
@@ -141,23 +154,53 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
             ceiling: rate(ceiling),
             vs_ceiling: ratio(ours, ceiling),
         });
-        let split = |cpu: &cpu::PerThousand| {
-            format!("{:.0} / {:.0} / {:.0}", cpu.worker, cpu.api, cpu.postgres)
-        };
         report.rows.push(Row {
             what: "CPU ms per 1000 jobs: worker / REST API / PostgreSQL".into(),
             setting: format!("the same runs, concurrency {concurrency}"),
             jobdeck: split(&ours_cpu),
             peer: format!("graphile-worker {}", split(&graphile_cpu)),
-            vs_peer: ratio(
-                ours_cpu.worker + ours_cpu.api + ours_cpu.postgres,
-                graphile_cpu.worker + graphile_cpu.api + graphile_cpu.postgres,
-            ),
+            vs_peer: ratio(ours_cpu.total(), graphile_cpu.total()),
             ceiling: split(&ceiling_cpu),
-            vs_ceiling: ratio(
-                ours_cpu.worker + ours_cpu.api + ours_cpu.postgres,
-                ceiling_cpu.worker + ceiling_cpu.api + ceiling_cpu.postgres,
+            vs_ceiling: ratio(ours_cpu.total(), ceiling_cpu.total()),
+        });
+    }
+
+    for &processes in &args.processes {
+        let slots = processes * args.process_concurrency;
+        step(&format!(
+            "scale-out, {processes} worker processes × {} slots",
+            args.process_concurrency
+        ));
+        let (ours, ours_cpu) =
+            jobdeck::scale_out(stack, &jobs, args.jobs, processes, args.process_concurrency)
+                .await?;
+        let (ceiling, ceiling_cpu) = peers::pgbench(stack, slots, args.pgbench_seconds).await?;
+        eprintln!(
+            "    Jobdeck {} jobs/s, pgbench {} tx/s",
+            rate(ours),
+            rate(ceiling)
+        );
+        report.rows.push(Row {
+            what: "Scale-out, jobs/s".into(),
+            setting: format!(
+                "{} no-op jobs, {processes} worker process(es) × {} slots, a session each",
+                rate(args.jobs as f64),
+                args.process_concurrency
             ),
+            jobdeck: rate(ours),
+            peer: "–".into(),
+            vs_peer: "–".into(),
+            ceiling: rate(ceiling),
+            vs_ceiling: ratio(ours, ceiling),
+        });
+        report.rows.push(Row {
+            what: "CPU ms per 1000 jobs: workers / REST API / PostgreSQL".into(),
+            setting: format!("the same run, {processes} worker process(es)"),
+            jobdeck: split(&ours_cpu),
+            peer: "–".into(),
+            vs_peer: "–".into(),
+            ceiling: split(&ceiling_cpu),
+            vs_ceiling: ratio(ours_cpu.total(), ceiling_cpu.total()),
         });
     }
 
@@ -270,6 +313,11 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
     Ok(report)
 }
 
+/// A CPU split as the table shows it.
+fn split(cpu: &cpu::PerThousand) -> String {
+    format!("{:.0} / {:.0} / {:.0}", cpu.worker, cpu.api, cpu.postgres)
+}
+
 /// The date, the machine and the settings the figures were taken on.
 async fn heading(args: &Args, stack: &Stack) -> anyhow::Result<Vec<String>> {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
@@ -339,13 +387,11 @@ async fn heading(args: &Args, stack: &Stack) -> anyhow::Result<Vec<String>> {
             node_version()
         ),
         format!(
-            "- Jobdeck: release build, REST API of `jobdeck dev` over loopback, as the signed-in user under row-level security; settings: --jobs {} --concurrency {} --samples {} --dashboard-jobs {} --user-jobs {} --rounds {} --pgbench-seconds {}",
+            "- Jobdeck: release build, REST API of `jobdeck dev` over loopback, as the signed-in user under row-level security; settings: --jobs {} --concurrency {} --processes {} --process-concurrency {} --samples {} --dashboard-jobs {} --user-jobs {} --rounds {} --pgbench-seconds {}",
             args.jobs,
-            args.concurrency
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
+            list(&args.concurrency),
+            list(&args.processes),
+            args.process_concurrency,
             args.samples,
             args.dashboard_jobs,
             args.user_jobs,
@@ -353,6 +399,14 @@ async fn heading(args: &Args, stack: &Stack) -> anyhow::Result<Vec<String>> {
             args.pgbench_seconds
         ),
     ])
+}
+
+fn list(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn node_version() -> String {

@@ -168,9 +168,9 @@ async fn recorded(shared: &Arc<Shared>, id: i64, outcome: Outcome) -> WorkerEven
 
 /// Writes an attempt's outcome, answering the job as it now is, or `None` if the lease
 /// was lost. While Supabase cannot be reached the write is retried (the job keeps its
-/// lease meanwhile: it stays in the running set, which the heartbeat extends): giving up would leave the job to be run again
-/// once its lease expired, though it had already run. Only a worker stopping for good
-/// gives up; then the lease decides.
+/// lease meanwhile: it stays in the running set, which the heartbeat extends): giving
+/// up would leave the job to be run again once its lease expired, though it had
+/// already run. Only a worker stopping for good gives up; then the lease decides.
 async fn write_outcome(
     shared: &Arc<Shared>,
     id: i64,
