@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use jobdeck_core::{JobFilter, JobsClient};
+use jobdeck_core::{JobFilter, JobStatus, JobsClient};
 
 use crate::stack::Stack;
 
@@ -21,6 +21,11 @@ pub struct Timings {
     pub changes: Vec<f64>,
     /// First page and counts requested together, as the UI loads them on opening.
     pub opening: Vec<f64>,
+    /// First pages of the failed jobs, of one kind (a fifth of the user's jobs), and of
+    /// a search (which matches every job's kind, so all of them are counted).
+    pub by_status: Vec<f64>,
+    pub by_kind: Vec<f64>,
+    pub search: Vec<f64>,
 }
 
 /// Fills the jobs table as the superuser: `user_jobs` for the signed-in user, the rest
@@ -43,7 +48,7 @@ pub async fn seed(stack: &Stack, user_id: &str, total: i64, user_jobs: i64) -> a
     let insert = "
         insert into public.jobs (uuid, kind, status, context, result, error, attempt,
                                  run_at, created_at, started_at, ended_at, updated_at)
-        select owner, 'bench.noop', status, jsonb_build_object('n', g),
+        select owner, case when g % 5 = 0 then 'bench.report' else 'bench.noop' end, status, jsonb_build_object('n', g),
                case when status = 'finished' then '{}'::jsonb end,
                case when status = 'failed' then '{\"message\": \"failed\"}'::jsonb end,
                case when status = 'waiting' then 0 else 1 end,
@@ -68,7 +73,11 @@ pub async fn seed(stack: &Stack, user_id: &str, total: i64, user_jobs: i64) -> a
                  where email like 'other%@bench.invalid') o";
     let rest = total - user_jobs;
     admin.execute(others, &[&rest]).await?;
+    // Separately: a multi-statement batch is one transaction, and VACUUM refuses those.
     admin.batch_execute("vacuum analyze public.jobs").await?;
+    admin
+        .batch_execute("vacuum analyze public.job_tallies")
+        .await?;
     Ok(())
 }
 
@@ -80,11 +89,26 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
     };
     // A cursor a minute back: the changes the live list picks up after a pause.
     let cursor = Utc::now() - chrono::Duration::minutes(1);
+    let failed = JobFilter {
+        statuses: vec![JobStatus::Failed],
+        ..first.clone()
+    };
+    let one_kind = JobFilter {
+        kind: Some("bench.report".into()),
+        ..first.clone()
+    };
+    let searched = JobFilter {
+        search: Some("bench".into()),
+        ..first.clone()
+    };
     let mut timings = Timings {
         first_page: Vec::new(),
         counts: Vec::new(),
         changes: Vec::new(),
         opening: Vec::new(),
+        by_status: Vec::new(),
+        by_kind: Vec::new(),
+        search: Vec::new(),
     };
     for round in 0..=rounds {
         let start = Instant::now();
@@ -102,11 +126,21 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
         page_again?;
         counts?;
         anyhow::ensure!(page.jobs.len() == PAGE_SIZE, "the first page is not full");
+        let mut filtered = Vec::new();
+        for filter in [&failed, &one_kind, &searched] {
+            let start = Instant::now();
+            let page = jobs.list(filter).await?;
+            filtered.push(ms(start.elapsed()));
+            anyhow::ensure!(!page.jobs.is_empty(), "a filtered page is empty");
+        }
         if round > 0 {
             timings.first_page.push(ms(page_time));
             timings.counts.push(ms(counts_time));
             timings.changes.push(ms(changes_time));
             timings.opening.push(ms(opening_time));
+            timings.by_status.push(filtered[0]);
+            timings.by_kind.push(filtered[1]);
+            timings.search.push(filtered[2]);
         }
     }
     Ok(timings)

@@ -123,6 +123,37 @@ pub async fn throughput(
     Ok((n as f64 / elapsed.as_secs_f64(), cpu))
 }
 
+/// The job tallies' triggers (supabase/migrations/20261201000600_job_tallies.sql).
+const TALLY_TRIGGERS: [&str; 4] = [
+    "jobs_tally_inserts",
+    "jobs_tally_updates",
+    "jobs_tally_deletes",
+    "jobs_untally_truncate",
+];
+
+/// [`throughput`] with the job tallies' triggers switched off (as the superuser), to
+/// show what keeping the counts costs. Every job of the run is deleted by its end, so
+/// the tallies are right again once the triggers are back.
+pub async fn throughput_untallied(
+    stack: &Stack,
+    jobs: &JobsClient,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let admin = stack.admin("postgres").await?;
+    let switch = |how: &str| {
+        let each: Vec<String> = TALLY_TRIGGERS
+            .iter()
+            .map(|t| format!("{how} trigger {t}"))
+            .collect();
+        format!("alter table public.jobs {}", each.join(", "))
+    };
+    admin.batch_execute(&switch("disable")).await?;
+    let measured = throughput(stack, jobs, n, concurrency).await;
+    admin.batch_execute(&switch("enable")).await?;
+    Ok(measured?.0)
+}
+
 async fn remaining(admin: &tokio_postgres::Client) -> anyhow::Result<i64> {
     let row = admin
         .query_one(

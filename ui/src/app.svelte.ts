@@ -250,7 +250,7 @@ export class AppState {
     try {
       const [page, counts] = await Promise.all([jobsList(this.filter), jobsCounts()]);
       this.jobs = page.jobs;
-      this.total = page.total + this.skipped;
+      this.total = page.total;
       this.counts = counts;
       this.reportListShown();
     } catch (e) {

@@ -88,7 +88,8 @@ before: number | null, };
 
 export type Page = { jobs: Array<Job>, 
 /**
- * How many jobs match the filter in all (those older than its `before`, if set).
+ * How many jobs match the filter in all, on every page (its `before` and
+ * `offset` aside).
  */
 total: number, };
 

@@ -122,3 +122,37 @@ suite("errors", () => {
     expect(describe(new Error("plain"))).toBe("plain");
   });
 });
+
+suite("paging", () => {
+  it("keeps the whole list's total on every page, from the first page's answer", async () => {
+    const { mockIPC, clearMocks } = await import("@tauri-apps/api/mocks");
+    const filters: Array<{ before: number | null }> = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "jobs_list") {
+        const filter = (args as { filter: { before: number | null; limit: number } }).filter;
+        filters.push({ before: filter.before });
+        const top = filter.before ?? 121;
+        const jobs = Array.from({ length: Math.min(filter.limit, top - 1) }, (_, n) => job(top - 1 - n));
+        return { jobs, total: 120 };
+      }
+      if (cmd === "jobs_counts") return { waiting: 120 };
+      return null;
+    });
+    try {
+      const { app } = manual();
+      app.filter = { ...app.filter, limit: 50 };
+      await app.firstPage();
+      expect(app.total).toBe(120);
+      await app.page(1);
+      expect(filters.map((f) => f.before)).toEqual([null, 71]);
+      expect(app.jobs[0].id).toBe(70);
+      expect(app.skipped).toBe(50);
+      expect(app.total).toBe(120);
+      await app.page(-1);
+      expect(app.total).toBe(120);
+      expect(app.skipped).toBe(0);
+    } finally {
+      clearMocks();
+    }
+  });
+});

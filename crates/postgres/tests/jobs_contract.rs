@@ -1151,3 +1151,177 @@ async fn a_released_job_waits_again_without_using_an_attempt() {
         NOT_ALLOWED
     );
 }
+
+/// Each user's counts as `job_counts` answers them and as their rows say.
+async fn counts_and_rows(db: &mut Db, user: Uuid) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+    let counted = db
+        .ok(
+            Actor::User(user),
+            "select status, count from job_counts() order by status",
+            &[],
+        )
+        .await
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let rows = db
+        .admin
+        .query(
+            "select status, count(*) from jobs where uuid = $1 group by status order by status",
+            &[&user],
+        )
+        .await
+        .expect("counting rows")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    (counted, rows)
+}
+
+#[tokio::test]
+async fn counts_follow_every_change_made_by_concurrent_workers() {
+    const JOBS: i64 = 600;
+    const WORKERS: usize = 4;
+    let mut db = Db::new().await;
+    let alice = db.user().await;
+    let bob = db.user().await;
+    let carol = db.user().await;
+    db.ok(
+        Actor::User(alice),
+        "select enqueue_job(case when g % 3 = 0 then 'sleep' else 'hello' end, max_attempts => 1)
+           from generate_series(1, $1::bigint) g",
+        &[&JOBS],
+    )
+    .await;
+    db.enqueue(carol, "hello", 3).await;
+
+    // Workers claim in batches and end each job one statement at a time, finished,
+    // failed or cancelled, while bob enqueues his own.
+    let mut tasks = Vec::new();
+    for n in 0..WORKERS {
+        let database = db.database.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = database.authenticator().await;
+            let worker = format!("worker-{n}");
+            let me = Actor::User(alice);
+            loop {
+                let rows = as_actor(
+                    &mut client,
+                    me,
+                    "select id from claim_jobs($1, max_jobs => 7)",
+                    &[&worker],
+                )
+                .await
+                .expect("claiming");
+                if rows.is_empty() {
+                    break;
+                }
+                for row in rows {
+                    let id: i64 = row.get(0);
+                    if id % 4 == 1 {
+                        // Asked to cancel while running: its worker's failure ends it
+                        // cancelled.
+                        as_actor(&mut client, me, "select cancel_job($1)", &[&id])
+                            .await
+                            .expect("cancelling");
+                    }
+                    let sql = match id % 4 {
+                        0 | 1 => "select fail_job($1, $2, '{\"message\": \"no\"}')",
+                        _ => "select finish_job($1, $2, '{}')",
+                    };
+                    as_actor(&mut client, me, sql, &[&id, &worker])
+                        .await
+                        .expect("ending a job");
+                }
+            }
+        }));
+    }
+    let database = db.database.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut client = database.authenticator().await;
+        for _ in 0..50 {
+            as_actor(
+                &mut client,
+                Actor::User(bob),
+                "select enqueue_job('hello')",
+                &[],
+            )
+            .await
+            .expect("enqueuing");
+        }
+    }));
+    for task in tasks {
+        task.await.expect("a task");
+    }
+    // Then deletions, a retry of everything failed, an owner and a kind changed by
+    // service_role, and a user deleted.
+    db.ok(
+        Actor::User(alice),
+        "delete from jobs where id in (select id from jobs where status = 'finished' limit 40)",
+        &[],
+    )
+    .await;
+    db.ok(
+        Actor::User(alice),
+        "select retry_jobs(array(select id from jobs where status = 'failed'))",
+        &[],
+    )
+    .await;
+    db.ok(
+        Actor::Service,
+        "update jobs set uuid = $1, kind = 'moved'
+          where id in (select id from jobs where uuid = $2 and status = 'cancelled' limit 10)",
+        &[&bob, &alice],
+    )
+    .await;
+    db.admin
+        .execute("delete from auth.users where id = $1", &[&carol])
+        .await
+        .expect("deleting a user");
+
+    for user in [alice, bob, carol] {
+        let (counted, rows) = counts_and_rows(&mut db, user).await;
+        assert_eq!(counted, rows, "the counts are the rows' counts");
+    }
+    let (counted, _) = counts_and_rows(&mut db, carol).await;
+    assert!(counted.is_empty(), "a deleted user has no jobs left");
+    let moved: i64 = db
+        .ok(
+            Actor::User(bob),
+            "select sum(count)::bigint from job_counts(array['moved'])",
+            &[],
+        )
+        .await[0]
+        .get(0);
+    assert_eq!(moved, 10);
+
+    // Hundreds of statements later the tallies have been folded, not kept one per
+    // statement; and nobody reads another user's.
+    let tally_rows: i64 = db
+        .admin
+        .query_one(
+            "select count(*) from job_tallies where uuid = $1",
+            &[&alice],
+        )
+        .await
+        .expect("counting tallies")
+        .get(0);
+    assert!(tally_rows < 300, "{tally_rows} tally rows for alice");
+    let seen_by_bob: i64 = db
+        .ok(
+            Actor::User(bob),
+            "select count(*) from job_tallies where uuid <> $1",
+            &[&bob],
+        )
+        .await[0]
+        .get(0);
+    assert_eq!(seen_by_bob, 0);
+    let denied = db
+        .err(
+            Actor::User(bob),
+            "insert into job_tallies values ($1, 'hello', 'finished', 1000)",
+            &[&bob],
+        )
+        .await;
+    assert_eq!(denied, NOT_ALLOWED);
+}

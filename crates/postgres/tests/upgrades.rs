@@ -227,6 +227,27 @@ async fn on_a_hosted_project_the_original_table_is_adopted_with_every_row_and_ne
         ],
         "new ids continue after the highest one"
     );
+    // The counts start from the adopted rows and follow what happened since.
+    let counts: Vec<(String, i64)> = as_actor(
+        &mut api,
+        Actor::User(owner),
+        "select status, count from job_counts() order by status",
+        &[],
+    )
+    .await
+    .expect("counting")
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(
+        counts,
+        [
+            ("failed".to_string(), 1),
+            ("finished".to_string(), 1),
+            ("running".to_string(), 2),
+            ("waiting".to_string(), 2)
+        ]
+    );
     let err = as_actor(&mut api, Actor::Anon, "select * from jobs", &[])
         .await
         .expect_err("anon reads nothing");

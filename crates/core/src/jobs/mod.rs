@@ -260,6 +260,16 @@ pub struct JobFilter {
     pub before: Option<i64>,
 }
 
+impl JobFilter {
+    /// The search, if it has more than blanks.
+    fn search_text(&self) -> Option<&str> {
+        self.search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
 /// What a bulk action does to every job of a filter that it applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -285,7 +295,8 @@ impl BulkAction {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Page {
     pub jobs: Vec<Job>,
-    /// How many jobs match the filter in all (those older than its `before`, if set).
+    /// How many jobs match the filter in all, on every page (its `before` and
+    /// `offset` aside).
     pub total: u64,
 }
 
@@ -411,18 +422,18 @@ impl JobsClient {
 
     /// `builder` narrowed to the jobs `filter` matches (its paging aside).
     fn filtered(mut builder: postgrest::Builder, filter: &JobFilter) -> postgrest::Builder {
-        if !filter.statuses.is_empty() {
-            builder = builder.in_("status", filter.statuses.iter().map(|s| s.as_str()));
-        }
+        // One status as `eq`, not `in`: PostgreSQL 15 reads `status = any(...)` from the
+        // owner's (uuid, status, id desc) index without its order, so it would fetch
+        // and sort every job of that status for one page.
+        builder = match filter.statuses.as_slice() {
+            [] => builder,
+            [status] => builder.eq("status", status.as_str()),
+            statuses => builder.in_("status", statuses.iter().map(|s| s.as_str())),
+        };
         if let Some(kind) = &filter.kind {
             builder = builder.eq("kind", kind);
         }
-        if let Some(search) = filter
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(search) = filter.search_text() {
             let pattern = quoted(&format!("*{}*", search.replace('*', "")));
             builder = match search.parse::<i64>() {
                 Ok(id) => builder.or(format!("kind.ilike.{pattern},id.eq.{id}")),
@@ -432,27 +443,47 @@ impl JobsClient {
         builder
     }
 
-    /// A page of the user's jobs matching `filter`, newest first, with the total.
+    /// A page of the user's jobs matching `filter`, newest first, with how many match
+    /// in all. The page and the total are asked for together.
     pub async fn list(&self, filter: &JobFilter) -> Result<Page, Error> {
-        let builder = self
-            .rest
-            .from("jobs")
-            .select("*")
-            .order("id.desc")
-            .exact_count();
+        let builder = self.rest.from("jobs").select("*").order("id.desc");
         let mut builder = Self::filtered(builder, filter);
         if let Some(before) = filter.before {
             builder = builder.lt("id", before.to_string());
         }
         let limit = filter.limit.clamp(1, 1000);
         builder = builder.range(filter.offset, filter.offset + limit - 1);
-        let (jobs, range): (Vec<Job>, _) = self.send(builder).await?;
-        let total = range
+        let page = async { Ok(self.send::<Vec<Job>>(builder).await?.0) };
+        let (jobs, total) = tokio::try_join!(page, self.total(filter))?;
+        Ok(Page { jobs, total })
+    }
+
+    /// How many of the user's jobs match `filter`, its paging aside. Without a search
+    /// this is read from the database's tallies (no row is counted); a search is
+    /// counted row by row, as only the rows can say what matches it.
+    async fn total(&self, filter: &JobFilter) -> Result<u64, Error> {
+        if filter.search_text().is_none() {
+            let counts = self.counts_of(filter.kind.as_slice()).await?;
+            return Ok(counts
+                .iter()
+                .filter(|(status, _)| {
+                    filter.statuses.is_empty() || filter.statuses.contains(status)
+                })
+                .map(|(_, count)| count)
+                .sum());
+        }
+        let builder = Self::filtered(self.rest.from("jobs").select("id"), filter)
+            .exact_count()
+            .range(0, 0);
+        let (_, range): (Vec<Value>, _) = self.send(builder).await?;
+        range
             .as_deref()
             .and_then(|r| r.rsplit('/').next())
             .and_then(|t| t.parse().ok())
-            .unwrap_or(jobs.len() as u64);
-        Ok(Page { jobs, total })
+            .ok_or_else(|| Error::Protocol {
+                url: self.url.clone(),
+                reason: format!("no total in the answer's Content-Range ({range:?})"),
+            })
     }
 
     pub async fn get(&self, id: i64) -> Result<Job, Error> {
@@ -479,12 +510,22 @@ impl JobsClient {
 
     /// How many of the user's jobs are in each state (every state present, 0 if none).
     pub async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, Error> {
+        self.counts_of(&[]).await
+    }
+
+    /// [`Self::counts`] of the jobs of `kinds` only (all jobs if empty).
+    async fn counts_of(&self, kinds: &[String]) -> Result<BTreeMap<JobStatus, u64>, Error> {
         #[derive(Deserialize)]
         struct Count {
             status: JobStatus,
             count: u64,
         }
-        let rows: Vec<Count> = self.rpc("job_counts", json!({})).await?;
+        let args = if kinds.is_empty() {
+            json!({})
+        } else {
+            json!({ "kinds": kinds })
+        };
+        let rows: Vec<Count> = self.rpc("job_counts", args).await?;
         let mut counts: BTreeMap<JobStatus, u64> = JobStatus::ALL.iter().map(|s| (*s, 0)).collect();
         for row in rows {
             counts.insert(row.status, row.count);
