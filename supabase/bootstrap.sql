@@ -9,7 +9,9 @@
 --     auth.uid(), auth.role(), auth.email(), auth.jwt() reading the request's JWT claims
 --     from the `request.jwt.claims` setting, the way PostgREST passes them;
 --   * Supabase's grants on the public schema (the API roles get everything by default,
---     so row-level security is the real gate).
+--     so row-level security is the real gate);
+--   * the event triggers that tell the REST server its schema cache is stale
+--     (`NOTIFY pgrst, 'reload schema'` after DDL), in the `extensions` schema.
 --
 -- Safe to run again: every statement checks what exists. Roles are cluster-wide, the
 -- rest is per database.
@@ -187,3 +189,44 @@ begin
   end if;
 end
 $$;
+
+-- PostgREST reloads its schema cache on `NOTIFY pgrst, 'reload schema'`; Supabase
+-- projects send it from event triggers after any DDL outside temporary schemas, so a
+-- table or function created in the SQL editor is served at once.
+create schema if not exists extensions;
+
+create or replace function extensions.pgrst_ddl_watch() returns event_trigger
+language plpgsql
+as $$
+begin
+  if exists (
+    select from pg_event_trigger_ddl_commands() c
+     where c.schema_name is distinct from 'pg_temp'
+       and c.object_type <> 'index'
+  ) then
+    notify pgrst, 'reload schema';
+  end if;
+end
+$$;
+
+create or replace function extensions.pgrst_drop_watch() returns event_trigger
+language plpgsql
+as $$
+begin
+  if exists (
+    select from pg_event_trigger_dropped_objects() o
+     where not o.is_temporary
+       and o.object_type in ('schema', 'table', 'foreign table', 'view',
+                             'materialized view', 'function', 'type')
+  ) then
+    notify pgrst, 'reload schema';
+  end if;
+end
+$$;
+
+drop event trigger if exists pgrst_ddl_watch;
+create event trigger pgrst_ddl_watch on ddl_command_end
+  execute function extensions.pgrst_ddl_watch();
+drop event trigger if exists pgrst_drop_watch;
+create event trigger pgrst_drop_watch on sql_drop
+  execute function extensions.pgrst_drop_watch();

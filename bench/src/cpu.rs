@@ -8,7 +8,7 @@ use crate::procs;
 /// Cumulative CPU time, in clock ticks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sample {
-    /// This process.
+    /// This process, with the children it waited for (the programs a kind ran).
     this: u64,
     /// The sandbox process itself (HTTP, JSON, JWTs, the pool).
     api: u64,
@@ -43,7 +43,9 @@ impl Sample {
             .map(|p| p.ticks + p.waited_for)
             .sum();
         Sample {
-            this: own(std::process::id()),
+            this: table
+                .get(&std::process::id())
+                .map_or(0, |p| p.ticks + p.waited_for),
             api: own(sandbox),
             postgres,
             machine: machine_busy(),

@@ -62,11 +62,25 @@ fn worker(
     concurrency: usize,
 ) -> (Worker, mpsc::UnboundedReceiver<(u64, SystemTime)>) {
     let (started, samples) = mpsc::unbounded_channel();
+    let registry = Registry::new().register(Noop { started });
+    (
+        kind_worker(jobs, registry, KIND, name, concurrency),
+        samples,
+    )
+}
+
+/// A worker with `concurrency` slots that claims only `kind`, run by `registry`.
+fn kind_worker(
+    jobs: &JobsClient,
+    registry: Registry,
+    kind: &str,
+    name: &str,
+    concurrency: usize,
+) -> Worker {
     let mut config = WorkerConfig::new(name);
     config.concurrency = concurrency;
-    config.kinds = Some(vec![KIND.into()]);
-    let registry = Registry::new().register(Noop { started });
-    (Worker::new(config, registry, jobs.clone()), samples)
+    config.kinds = Some(vec![kind.into()]);
+    Worker::new(config, registry, jobs.clone())
 }
 
 /// The pause before latency sample `i`: spread over 0 to 500 ms so the samples meet the
@@ -84,16 +98,30 @@ pub async fn throughput(
     n: usize,
     concurrency: usize,
 ) -> anyhow::Result<(f64, cpu::PerThousand)> {
-    let batch: Vec<NewJob> = (0..n)
-        .map(|_| NewJob {
-            kind: KIND.into(),
-            context: json!({}),
-            ..NewJob::default()
-        })
-        .collect();
-    jobs.enqueue_many(&batch).await?;
+    let (started, _samples) = mpsc::unbounded_channel();
+    let registry = Registry::new().register(Noop { started });
+    drain(stack, jobs, registry, KIND, n, concurrency).await
+}
 
-    let (worker, _samples) = worker(jobs, &format!("bench-{concurrency}"), concurrency);
+/// [`throughput`] for any `kind` that `registry` runs: `n` jobs of it with empty
+/// input, drained by a worker in this process. The CPU of the programs a kind runs is
+/// the worker's (they are its children, each waited for).
+pub async fn drain(
+    stack: &Stack,
+    jobs: &JobsClient,
+    registry: Registry,
+    kind: &str,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<(f64, cpu::PerThousand)> {
+    enqueue_empty(jobs, kind, n).await?;
+    let worker = kind_worker(
+        jobs,
+        registry,
+        kind,
+        &format!("bench-{concurrency}"),
+        concurrency,
+    );
     let admin = stack.admin("postgres").await?;
     let before = cpu::Sample::take(stack.sandbox_pid());
     let start = Instant::now();
@@ -107,7 +135,7 @@ pub async fn throughput(
             Ok(_) => {}
             // Too far behind to count events: ask the database until nothing is left.
             Err(RecvError::Lagged(_)) => {
-                while remaining(&admin).await? > 0 {
+                while remaining(&admin, kind).await? > 0 {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 break;
@@ -119,7 +147,7 @@ pub async fn throughput(
     let cpu = before.per_thousand(&cpu::Sample::take(stack.sandbox_pid()), n, true);
     handle.shutdown(Duration::from_secs(5)).await;
 
-    finished_once(&admin, n).await?;
+    finished_once(&admin, kind, n).await?;
     Ok((n as f64 / elapsed.as_secs_f64(), cpu))
 }
 
@@ -154,11 +182,22 @@ pub async fn throughput_untallied(
     Ok(measured?.0)
 }
 
-async fn remaining(admin: &tokio_postgres::Client) -> anyhow::Result<i64> {
+/// `n` jobs of `kind` with empty input, in one bulk enqueue.
+async fn enqueue_empty(jobs: &JobsClient, kind: &str, n: usize) -> anyhow::Result<()> {
+    let job = NewJob {
+        kind: kind.into(),
+        context: json!({}),
+        ..NewJob::default()
+    };
+    jobs.enqueue_many(&vec![job; n]).await?;
+    Ok(())
+}
+
+async fn remaining(admin: &tokio_postgres::Client, kind: &str) -> anyhow::Result<i64> {
     let row = admin
         .query_one(
             "select count(*) from public.jobs where kind = $1 and status in ('waiting', 'running')",
-            &[&KIND],
+            &[&kind],
         )
         .await?;
     Ok(row.get(0))
@@ -196,15 +235,7 @@ pub async fn scale_out(
     processes: usize,
     concurrency: usize,
 ) -> anyhow::Result<(f64, cpu::PerThousand)> {
-    let batch = vec![
-        NewJob {
-            kind: KIND.into(),
-            context: json!({}),
-            ..NewJob::default()
-        };
-        n
-    ];
-    jobs.enqueue_many(&batch).await?;
+    enqueue_empty(jobs, KIND, n).await?;
     let admin = stack.admin("postgres").await?;
     let mut children = Vec::new();
     for _ in 0..processes {
@@ -228,7 +259,7 @@ pub async fn scale_out(
     }
     // The workers are other processes: the database says when they are done.
     let deadline = start + Duration::from_secs(600);
-    while remaining(&admin).await? > 0 {
+    while remaining(&admin, KIND).await? > 0 {
         ensure!(
             Instant::now() < deadline,
             "the workers did not drain the jobs in 10 minutes"
@@ -241,7 +272,7 @@ pub async fn scale_out(
         child.start_kill()?;
         child.wait().await?;
     }
-    finished_once(&admin, n).await?;
+    finished_once(&admin, KIND, n).await?;
     Ok((n as f64 / elapsed.as_secs_f64(), cpu))
 }
 
@@ -257,15 +288,15 @@ fn worker_child(stack: &Stack, concurrency: usize) -> anyhow::Result<tokio::proc
         .spawn()?)
 }
 
-/// Every one of the `n` benchmark jobs finished, each in one attempt; then they are
+/// Every one of the `n` jobs of `kind` finished, each in one attempt; then they are
 /// removed for the next run.
-async fn finished_once(admin: &tokio_postgres::Client, n: usize) -> anyhow::Result<()> {
+async fn finished_once(admin: &tokio_postgres::Client, kind: &str, n: usize) -> anyhow::Result<()> {
     let row = admin
         .query_one(
             "select count(*) filter (where status = 'finished'),
                     count(*) filter (where attempt <> 1)
                from public.jobs where kind = $1",
-            &[&KIND],
+            &[&kind],
         )
         .await?;
     let (finished, rerun): (i64, i64) = (row.get(0), row.get(1));

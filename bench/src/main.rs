@@ -7,6 +7,9 @@
 //!   PostgreSQL, the seeded user, superuser connections for setup and checks.
 //! - [`jobdeck`]: Jobdeck's throughput and enqueue-to-start latency through the REST
 //!   API as the signed-in user, in this process and in a worker process of its own.
+//! - [`kinds`]: the kinds file's executors (a program, a database function) beside
+//!   a kind compiled in.
+//! - [`live`]: Realtime's delivery of changes to one and to many subscribers.
 //! - [`peers`]: graphile-worker (`bench/graphile`) and the pgbench ceiling.
 //! - [`dashboard`]: the dashboard's queries among a million jobs.
 //! - [`desktop`]: the app's start-up and idle memory beside an empty Tauri window.
@@ -20,6 +23,8 @@ mod cpu;
 mod dashboard;
 mod desktop;
 mod jobdeck;
+mod kinds;
+mod live;
 mod peers;
 mod procs;
 mod report;
@@ -63,6 +68,20 @@ struct Args {
     processes: Vec<usize>,
     #[arg(long, default_value_t = 16)]
     process_concurrency: usize,
+    /// Jobs per run of the kinds' overhead (a no-op built in, as a program, as a
+    /// database function), and the concurrency of those runs.
+    #[arg(long, default_value_t = 5_000)]
+    kinds_jobs: usize,
+    #[arg(long, default_value_t = 4)]
+    kinds_concurrency: usize,
+    /// The numbers of Realtime subscribers the changes are delivered to, the changes
+    /// per second, and for how many seconds.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 100])]
+    subscribers: Vec<usize>,
+    #[arg(long, default_value_t = 500)]
+    change_rate: u32,
+    #[arg(long, default_value_t = 10)]
+    change_seconds: u64,
     /// Seconds pgbench runs at each concurrency.
     #[arg(long, default_value_t = 10)]
     pgbench_seconds: u64,
@@ -219,6 +238,61 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
         });
     }
 
+    step(&format!(
+        "kinds: a no-op built in, as a program, as a database function, concurrency {}",
+        args.kinds_concurrency
+    ));
+    let overhead = kinds::overhead(stack, &jobs, args.kinds_jobs, args.kinds_concurrency).await?;
+    let (builtin, builtin_cpu) = overhead.builtin;
+    eprintln!(
+        "    built in {} jobs/s, program {} jobs/s, function {} jobs/s",
+        rate(builtin),
+        rate(overhead.command.0),
+        rate(overhead.rpc.0)
+    );
+    let setting = format!(
+        "{} jobs, concurrency {}",
+        rate(args.kinds_jobs as f64),
+        args.kinds_concurrency
+    );
+    for (what, how, (ours, ours_cpu)) in [
+        (
+            "a program (command)",
+            "`true` spawned per job",
+            overhead.command,
+        ),
+        (
+            "a database function (rpc)",
+            "one REST call per job",
+            overhead.rpc,
+        ),
+    ] {
+        report.rows.push(Row {
+            what: format!("Kinds: a no-op {what}, jobs/s"),
+            setting: format!("{setting}, {how}"),
+            jobdeck: rate(ours),
+            peer: format!("no-op built in {}", rate(builtin)),
+            vs_peer: ratio(ours, builtin),
+            ceiling: "–".into(),
+            vs_ceiling: "–".into(),
+        });
+        report.rows.push(Row {
+            what: "CPU ms per 1000 jobs: worker / REST API / PostgreSQL".into(),
+            setting: format!("the same run, {what}"),
+            jobdeck: split(&ours_cpu),
+            peer: format!("no-op built in {}", split(&builtin_cpu)),
+            vs_peer: ratio(ours_cpu.total(), builtin_cpu.total()),
+            ceiling: "–".into(),
+            vs_ceiling: "–".into(),
+        });
+    }
+    let spawn_ms = (overhead.command.1.worker - builtin_cpu.worker) / 1000.0;
+    report.rows.push(Row::alone(
+        "Kinds: a program's cost per job, ms of the worker's CPU",
+        "the program's run less the built-in's",
+        format!("{spawn_ms:.2}"),
+    ));
+
     step("enqueue-to-start latency");
     let graphile = peers::graphile_latency(stack, &args.graphile_dir, args.samples).await?;
     let in_process = jobdeck::latency_in_process(&jobs, args.samples).await?;
@@ -242,6 +316,42 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
             ceiling: "–".into(),
             vs_ceiling: "–".into(),
         });
+    }
+
+    for &subscribers in &args.subscribers {
+        step(&format!(
+            "Realtime: {} changes/s for {} s to {subscribers} subscriber(s)",
+            args.change_rate, args.change_seconds
+        ));
+        let delivered = live::delivery(
+            stack,
+            &jobs,
+            subscribers,
+            args.change_rate,
+            args.change_seconds,
+        )
+        .await?;
+        eprintln!(
+            "    {} changes at {}/s, delivery {} ms",
+            delivered.changes,
+            rate(delivered.per_second),
+            spread(&delivered.latencies)
+        );
+        let setting = format!(
+            "{subscribers} subscriber(s) of the user, {} changes at {}/s",
+            rate(delivered.changes as f64),
+            rate(delivered.per_second)
+        );
+        report.rows.push(Row::alone(
+            "Realtime: change delivery, ms p50 / p95 / p99",
+            setting,
+            spread(&delivered.latencies),
+        ));
+        report.rows.push(Row::alone(
+            "Realtime: sandbox CPU ms per 1000 changes: Realtime server / PostgreSQL",
+            format!("the same run, {subscribers} subscriber(s)"),
+            format!("{:.0} / {:.0}", delivered.cpu.api, delivered.cpu.postgres),
+        ));
     }
 
     step(&format!(
@@ -289,15 +399,9 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
             &timings.search,
         ),
     ] {
-        report.rows.push(Row {
-            what: what.into(),
-            setting: setting.clone(),
-            jobdeck: spread(values),
-            peer: "–".into(),
-            vs_peer: "–".into(),
-            ceiling: "–".into(),
-            vs_ceiling: "–".into(),
-        });
+        report
+            .rows
+            .push(Row::alone(what, setting.clone(), spread(values)));
     }
 
     if !args.skip_desktop {
@@ -414,11 +518,16 @@ async fn heading(args: &Args, stack: &Stack) -> anyhow::Result<Vec<String>> {
             node_version()
         ),
         format!(
-            "- Jobdeck: release build, REST API of `jobdeck dev` over loopback, as the signed-in user under row-level security; settings: --jobs {} --concurrency {} --processes {} --process-concurrency {} --samples {} --dashboard-jobs {} --user-jobs {} --rounds {} --pgbench-seconds {}",
+            "- Jobdeck: release build, REST API of `jobdeck dev` over loopback, as the signed-in user under row-level security; settings: --jobs {} --concurrency {} --processes {} --process-concurrency {} --kinds-jobs {} --kinds-concurrency {} --subscribers {} --change-rate {} --change-seconds {} --samples {} --dashboard-jobs {} --user-jobs {} --rounds {} --pgbench-seconds {}",
             args.jobs,
             list(&args.concurrency),
             list(&args.processes),
             args.process_concurrency,
+            args.kinds_jobs,
+            args.kinds_concurrency,
+            list(&args.subscribers),
+            args.change_rate,
+            args.change_seconds,
             args.samples,
             args.dashboard_jobs,
             args.user_jobs,

@@ -67,6 +67,22 @@ pub struct Row {
     pub vs_ceiling: String,
 }
 
+impl Row {
+    /// A row with Jobdeck's figure alone: no peer, no ceiling.
+    pub fn alone(what: impl Into<String>, setting: impl Into<String>, jobdeck: String) -> Row {
+        let none = || "–".to_string();
+        Row {
+            what: what.into(),
+            setting: setting.into(),
+            jobdeck,
+            peer: none(),
+            vs_peer: none(),
+            ceiling: none(),
+            vs_ceiling: none(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Report {
     pub heading: Vec<String>,

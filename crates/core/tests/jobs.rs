@@ -78,6 +78,7 @@ async fn enqueue_list_filter_count_and_page_as_the_user() {
         by_id.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![ids[2]]
     );
+    assert_eq!(by_id.total, 1);
 
     let counts = alice.counts().await.expect("counts");
     assert_eq!(counts[&JobStatus::Waiting], 5);
@@ -98,6 +99,62 @@ async fn enqueue_list_filter_count_and_page_as_the_user() {
         bob.cancel(ids[0]).await.expect_err("not bob's").code(),
         ErrorCode::NotFound
     );
+
+    // A search's total is read from the tallies, by the kinds its pattern matches plus
+    // the job whose id it is: it must equal the rows the search lists, however the
+    // two overlap. A kind named after a job's id is matched both ways.
+    let named = alice
+        .enqueue(&new_job(&format!("n{}", ids[0]), json!({})))
+        .await
+        .expect("enqueued");
+    bob.enqueue(&new_job("hello", json!({})))
+        .await
+        .expect("bob's");
+    let searches = [
+        "hell",
+        "HELL",
+        "slee",
+        "zzz",
+        "%",
+        "_",
+        "e_l",
+        "*",
+        &ids[0].to_string(),
+        &ids[2].to_string(),
+        &sleeper.id.to_string(),
+        &named.id.to_string(),
+    ];
+    for search in searches {
+        for (statuses, kind) in [
+            (vec![], None),
+            (vec![JobStatus::Waiting], None),
+            (vec![JobStatus::Cancelled, JobStatus::Failed], None),
+            (vec![], Some("hello")),
+        ] {
+            let filter = JobFilter {
+                search: Some(search.into()),
+                statuses,
+                kind: kind.map(str::to_string),
+                limit: 1000,
+                ..JobFilter::default()
+            };
+            let page = alice.list(&filter).await.expect("a page");
+            assert_eq!(
+                page.total,
+                page.jobs.len() as u64,
+                "the total of {filter:?} is what it lists"
+            );
+        }
+    }
+    let both = alice
+        .list(&JobFilter {
+            search: Some(ids[0].to_string()),
+            limit: 50,
+            ..JobFilter::default()
+        })
+        .await
+        .expect("a page");
+    assert_eq!(both.total, 2, "its id and the kind named after it");
 }
 
 #[tokio::test]

@@ -1026,6 +1026,34 @@ async fn counts_per_status_and_changes_since_a_cursor() {
         .await[0]
         .get(0);
     assert_eq!(hello_only, 2);
+
+    // The search box's pattern, matched as ILIKE on the kinds; another user's jobs of
+    // a matching kind are not counted.
+    let bob = db.user().await;
+    db.enqueue(bob, "hello", 3).await;
+    let matching = |pattern: &'static str| {
+        format!("select coalesce(sum(count), 0)::bigint from job_counts(null, '{pattern}')")
+    };
+    for (pattern, expected) in [
+        ("%ELL%", 2_i64),
+        ("%ll%", 2),
+        ("s%", 1),
+        ("%e%", 3),
+        ("x%", 0),
+    ] {
+        let counted: i64 = db.ok(user, &matching(pattern), &[]).await[0].get(0);
+        assert_eq!(counted, expected, "jobs of kinds like {pattern}");
+    }
+    let both: i64 = db
+        .ok(
+            user,
+            "select coalesce(sum(count), 0)::bigint from job_counts(array['hello'], '%l%')
+              where status = 'waiting'",
+            &[],
+        )
+        .await[0]
+        .get(0);
+    assert_eq!(both, 1, "kinds and pattern together, one state");
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ mod sandbox;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::{Router, extract::DefaultBodyLimit, http::HeaderMap, routing::get};
 
@@ -59,7 +59,8 @@ pub struct AppState {
     pub inbox: auth::inbox::Inbox,
     /// Realtime's subscribers.
     pub realtime: Arc<realtime::hub::Hub>,
-    schema: Arc<Schema>,
+    /// Swapped whole on a reload; never held across an await.
+    schema: RwLock<Arc<Schema>>,
 }
 
 impl AppState {
@@ -71,12 +72,17 @@ impl AppState {
             settings,
             inbox: auth::inbox::Inbox::default(),
             realtime: Arc::default(),
-            schema: Arc::new(schema),
+            schema: RwLock::new(Arc::new(schema)),
         }
     }
 
+    /// The schema as it is now: a request holds it to its end, reloads or not.
     pub fn schema(&self) -> Arc<Schema> {
-        Arc::clone(&self.schema)
+        Arc::clone(&self.schema.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn set_schema(&self, schema: Schema) {
+        *self.schema.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(schema);
     }
 
     /// The gateway's rule: an `apikey` header (or `?apikey=`) naming one of this

@@ -16,6 +16,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use axum::serve::ListenerExt as _;
 use jobdeck_postgres::{
     Cluster, ClusterOptions, RunningCluster, apply_bootstrap, apply_migrations, set_login_password,
 };
@@ -208,9 +209,11 @@ pub struct Running {
     listener: tokio::net::TcpListener,
     cluster: Option<RunningCluster>,
     data_dir: PathBuf,
-    /// Where Realtime listens for changes (the superuser's connection settings), and
-    /// the connections it checks them on.
-    changes: (tokio_postgres::Config, Db),
+    /// The superuser's connection settings, where Realtime listens for changes and the
+    /// schema cache for `NOTIFY pgrst`.
+    admin_config: tokio_postgres::Config,
+    /// The connections Realtime checks changes on.
+    realtime_db: Db,
 }
 
 /// Starts PostgreSQL (or connects to `db_url`), prepares the database and binds the
@@ -346,7 +349,8 @@ pub async fn start(options: Options) -> Result<Running, SandboxError> {
         listener,
         cluster,
         data_dir,
-        changes: (admin_config, realtime_db),
+        admin_config,
+        realtime_db,
     })
 }
 
@@ -391,12 +395,18 @@ impl Running {
             listener,
             cluster,
             data_dir,
-            changes: (changes_config, realtime_db),
+            admin_config,
+            realtime_db,
             ..
         } = self;
         let stop = tokio_util::sync::CancellationToken::new();
+        let schema = tokio::spawn(crate::rest::schema::watch(
+            admin_config.clone(),
+            Arc::clone(&state),
+            stop.clone(),
+        ));
         let changes = tokio::spawn(crate::realtime::changes::run(
-            changes_config,
+            admin_config,
             Arc::clone(&state.realtime),
             realtime_db,
             stop.clone(),
@@ -410,12 +420,20 @@ impl Running {
             stopping.cancel();
             hub.kick_all();
         };
+        // Realtime pushes small frames one after another: with Nagle's algorithm the
+        // second waits for the client's delayed ACK of the first (up to 40 ms).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app(state))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(io("serving HTTP"));
         stop.cancel();
         let _ = changes.await;
+        let _ = schema.await;
         let _ = fs::remove_file(data_dir.join(STATUS_FILE));
         if let Some(cluster) = cluster {
             tokio::task::spawn_blocking(move || cluster.stop())

@@ -822,3 +822,123 @@ async fn fuzzed_filters_get_a_clear_4xx_or_only_the_callers_rows() {
          only, {refused} refused with a clear 4xx, 5xx 0, other users' rows 0"
     );
 }
+
+/// Polls `path` as `session` until it answers `want`; panics after 10 s.
+async fn answers(
+    sandbox: &TestSandbox,
+    session: &Session,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    want: StatusCode,
+) -> Value {
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut request = sandbox.user(session, method.clone(), path);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let (status, answer) = send(request).await;
+        if status == want {
+            return answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{method} {path}: still {status} {answer}, not {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn tables_and_functions_created_while_running_are_served_without_a_restart() {
+    let sandbox = TestSandbox::start().await;
+    let (alice, bob) = two_users(&sandbox).await;
+    let (status, body) = send(sandbox.user(&alice, Method::GET, "/rest/v1/notes")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "PGRST205");
+
+    // DDL in the SQL editor's way: the event triggers tell the schema cache.
+    let admin = sandbox.database.admin().await;
+    admin.batch_execute(NOTES).await.expect("creating notes");
+    answers(
+        &sandbox,
+        &alice,
+        Method::GET,
+        "/rest/v1/notes",
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    let (status, _) = send(
+        sandbox
+            .user(&alice, Method::POST, "/rest/v1/notes")
+            .json(&json!({ "title": "new table" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, theirs) = send(sandbox.user(&bob, Method::GET, "/rest/v1/notes")).await;
+    assert_eq!(
+        theirs,
+        json!([]),
+        "row-level security applies to the new table"
+    );
+
+    admin
+        .batch_execute(
+            "create function public.add(a int, b int) returns int language sql as 'select a + b'",
+        )
+        .await
+        .expect("creating a function");
+    let sum = answers(
+        &sandbox,
+        &alice,
+        Method::POST,
+        "/rest/v1/rpc/add",
+        Some(json!({ "a": 2, "b": 3 })),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(sum, json!(5));
+
+    admin
+        .batch_execute("drop table public.notes")
+        .await
+        .expect("dropping notes");
+    answers(
+        &sandbox,
+        &alice,
+        Method::GET,
+        "/rest/v1/notes",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // Without the event trigger, PostgREST's own signal reloads it.
+    admin
+        .batch_execute(
+            "alter event trigger pgrst_ddl_watch disable;
+             create table public.later (id int primary key);
+             grant select on public.later to authenticated;",
+        )
+        .await
+        .expect("creating a table unannounced");
+    let (status, _) = send(sandbox.user(&alice, Method::GET, "/rest/v1/later")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not announced, not seen yet");
+    admin
+        .batch_execute("notify pgrst, 'reload schema'")
+        .await
+        .expect("notifying");
+    let rows = answers(
+        &sandbox,
+        &alice,
+        Method::GET,
+        "/rest/v1/later",
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(rows, json!([]));
+    sandbox.stop().await;
+}

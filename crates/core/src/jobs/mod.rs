@@ -260,6 +260,12 @@ pub struct JobFilter {
     pub before: Option<i64>,
 }
 
+/// The search box's text as PostgREST's `ilike` pattern: anywhere in the kind (its own
+/// `*`s dropped, as they would be wildcards).
+fn kind_pattern(search: &str) -> String {
+    format!("*{}*", search.replace('*', ""))
+}
+
 impl JobFilter {
     /// The search, if it has more than blanks.
     fn search_text(&self) -> Option<&str> {
@@ -434,13 +440,24 @@ impl JobsClient {
             builder = builder.eq("kind", kind);
         }
         if let Some(search) = filter.search_text() {
-            let pattern = quoted(&format!("*{}*", search.replace('*', "")));
+            let pattern = quoted(&kind_pattern(search));
             builder = match search.parse::<i64>() {
                 Ok(id) => builder.or(format!("kind.ilike.{pattern},id.eq.{id}")),
                 Err(_) => builder.or(format!("kind.ilike.{pattern}")),
             };
         }
         builder
+    }
+
+    /// The statuses and kind of `filter`, its search aside.
+    fn filtered_but_search(builder: postgrest::Builder, filter: &JobFilter) -> postgrest::Builder {
+        Self::filtered(
+            builder,
+            &JobFilter {
+                search: None,
+                ..filter.clone()
+            },
+        )
     }
 
     /// A page of the user's jobs matching `filter`, newest first, with how many match
@@ -458,32 +475,39 @@ impl JobsClient {
         Ok(Page { jobs, total })
     }
 
-    /// How many of the user's jobs match `filter`, its paging aside. Without a search
-    /// this is read from the database's tallies (no row is counted); a search is
-    /// counted row by row, as only the rows can say what matches it.
+    /// How many of the user's jobs match `filter`, its paging aside, read from the
+    /// database's tallies (no row is counted): a search matches kinds, whose tallies
+    /// `job_counts` sums by the same pattern, plus the one job whose id it may be.
     async fn total(&self, filter: &JobFilter) -> Result<u64, Error> {
-        if filter.search_text().is_none() {
-            let counts = self.counts_of(filter.kind.as_slice()).await?;
-            return Ok(counts
-                .iter()
-                .filter(|(status, _)| {
-                    filter.statuses.is_empty() || filter.statuses.contains(status)
-                })
-                .map(|(_, count)| count)
-                .sum());
-        }
-        let builder = Self::filtered(self.rest.from("jobs").select("id"), filter)
-            .exact_count()
-            .range(0, 0);
-        let (_, range): (Vec<Value>, _) = self.send(builder).await?;
-        range
-            .as_deref()
-            .and_then(|r| r.rsplit('/').next())
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| Error::Protocol {
-                url: self.url.clone(),
-                reason: format!("no total in the answer's Content-Range ({range:?})"),
-            })
+        let search = filter.search_text();
+        // The same pattern as the list's `ilike`, in SQL's wildcards.
+        let kind_like = search.map(|s| kind_pattern(s).replace('*', "%"));
+        let by_kind = async {
+            let counts = self
+                .counts_of(filter.kind.as_slice(), kind_like.as_deref())
+                .await?;
+            Ok::<u64, Error>(
+                counts
+                    .iter()
+                    .filter(|(status, _)| {
+                        filter.statuses.is_empty() || filter.statuses.contains(status)
+                    })
+                    .map(|(_, count)| count)
+                    .sum(),
+            )
+        };
+        let by_id = async {
+            let Some((search, id)) = search.and_then(|s| Some((s, s.parse::<i64>().ok()?))) else {
+                return Ok(0);
+            };
+            let builder = Self::filtered_but_search(self.rest.from("jobs").select("id"), filter)
+                .eq("id", id.to_string())
+                .not("ilike", "kind", quoted(&kind_pattern(search)));
+            let (rows, _): (Vec<Value>, _) = self.send(builder).await?;
+            Ok(rows.len() as u64)
+        };
+        let (by_kind, by_id) = tokio::try_join!(by_kind, by_id)?;
+        Ok(by_kind + by_id)
     }
 
     pub async fn get(&self, id: i64) -> Result<Job, Error> {
@@ -510,21 +534,28 @@ impl JobsClient {
 
     /// How many of the user's jobs are in each state (every state present, 0 if none).
     pub async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, Error> {
-        self.counts_of(&[]).await
+        self.counts_of(&[], None).await
     }
 
-    /// [`Self::counts`] of the jobs of `kinds` only (all jobs if empty).
-    async fn counts_of(&self, kinds: &[String]) -> Result<BTreeMap<JobStatus, u64>, Error> {
+    /// [`Self::counts`] of the jobs of `kinds` only (all jobs if empty), and of the
+    /// kinds matching `kind_like` (an ILIKE pattern) if given.
+    async fn counts_of(
+        &self,
+        kinds: &[String],
+        kind_like: Option<&str>,
+    ) -> Result<BTreeMap<JobStatus, u64>, Error> {
         #[derive(Deserialize)]
         struct Count {
             status: JobStatus,
             count: u64,
         }
-        let args = if kinds.is_empty() {
-            json!({})
-        } else {
-            json!({ "kinds": kinds })
-        };
+        let mut args = json!({});
+        if !kinds.is_empty() {
+            args["kinds"] = json!(kinds);
+        }
+        if let Some(pattern) = kind_like {
+            args["kind_like"] = json!(pattern);
+        }
         let rows: Vec<Count> = self.rpc("job_counts", args).await?;
         let mut counts: BTreeMap<JobStatus, u64> = JobStatus::ALL.iter().map(|s| (*s, 0)).collect();
         for row in rows {

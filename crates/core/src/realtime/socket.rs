@@ -150,7 +150,8 @@ async fn connect(
         Ok(token) => token,
         Err(ended) => return ended,
     };
-    let connecting = tokio_tungstenite::connect_async(target.url.expose());
+    // No Nagle: the channel's small frames (joins, heartbeats, token swaps) go at once.
+    let connecting = tokio_tungstenite::connect_async_with_config(target.url.expose(), None, true);
     let (socket, _) = match tokio::time::timeout(JOIN_TIMEOUT, connecting).await {
         Ok(Ok(connected)) => connected,
         Ok(Err(error)) => {

@@ -13,7 +13,8 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::{StreamExt as _, future::join_all};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value, json, value::RawValue};
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     bindings::{Binding, Op},
     hub::{Hub, Subscription},
-    protocol::Frame,
+    protocol,
 };
 use crate::{
     db::{ApiRequest, Db, Finish},
@@ -242,21 +243,61 @@ async fn deliver(
     changes: &[Change],
 ) {
     let subscriptions = hub.snapshot();
+    if subscriptions.is_empty() {
+        return;
+    }
+    // Each change's `data` serialized once, whoever gets it.
+    let data: Vec<Option<Box<RawValue>>> = changes
+        .iter()
+        .map(|change| {
+            let info = tables.get(&(change.schema.clone(), change.table.clone()))?;
+            info.keys().next()?;
+            serde_json::value::to_raw_value(&data_of(change, info)).ok()
+        })
+        .collect();
     join_all(
         subscriptions
             .iter()
-            .map(|subscription| deliver_to(subscription, checks, tables, changes)),
+            .map(|subscription| deliver_to(subscription, checks, tables, changes, &data)),
     )
     .await;
 }
 
+/// A change as Realtime's `postgres_changes` payload describes it.
+fn data_of(change: &Change, info: &Table) -> Value {
+    let columns: Vec<Value> = info
+        .columns
+        .iter()
+        .map(|c| json!({"name": c.name, "type": c.type_name}))
+        .collect();
+    let mut data = json!({
+        "schema": change.schema,
+        "table": change.table,
+        "commit_timestamp": change.at,
+        "type": change.kind,
+        "columns": columns,
+        "errors": null,
+    });
+    match change.kind.as_str() {
+        "INSERT" => data["record"] = change.record.clone(),
+        "UPDATE" => {
+            data["record"] = change.record.clone();
+            data["old_record"] = info.key_of(&change.record);
+        }
+        _ => data["old_record"] = info.key_of(&change.record),
+    }
+    data
+}
+
 /// Sends one subscriber the changes its bindings cover and its row-level security
-/// and filters let through, in order.
+/// and filters let through, in order; `data` is each change's payload (none for a
+/// table without a primary key, which Realtime does not send).
 async fn deliver_to(
     subscription: &Subscription,
     checks: &Db,
     tables: &HashMap<(String, String), Arc<Table>>,
     changes: &[Change],
+    data: &[Option<Box<RawValue>>],
 ) {
     // The changes each binding might want, by table, before the rows are checked.
     let mut by_table: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
@@ -286,13 +327,15 @@ async fn deliver_to(
             }
         }
     }
-    for (index, change) in changes.iter().enumerate() {
-        let Some(info) = tables.get(&(change.schema.clone(), change.table.clone())) else {
+    #[derive(Serialize)]
+    struct Payload<'a> {
+        ids: Vec<u32>,
+        data: &'a RawValue,
+    }
+    for (index, (change, data)) in changes.iter().zip(data).enumerate() {
+        let Some(data) = data else {
             continue;
         };
-        if info.keys().next().is_none() {
-            continue;
-        }
         let ids: Vec<u32> = subscription
             .bindings
             .iter()
@@ -312,34 +355,15 @@ async fn deliver_to(
         if ids.is_empty() {
             continue;
         }
-        let columns: Vec<Value> = info
-            .columns
-            .iter()
-            .map(|c| json!({"name": c.name, "type": c.type_name}))
-            .collect();
-        let mut data = json!({
-            "schema": change.schema,
-            "table": change.table,
-            "commit_timestamp": change.at,
-            "type": change.kind,
-            "columns": columns,
-            "errors": null,
-        });
-        match change.kind.as_str() {
-            "INSERT" => data["record"] = change.record.clone(),
-            "UPDATE" => {
-                data["record"] = change.record.clone();
-                data["old_record"] = info.key_of(&change.record);
-            }
-            _ => data["old_record"] = info.key_of(&change.record),
-        }
-        let frame = Frame::push(
-            &subscription.topic,
+        let frame = protocol::encode(
+            subscription.outbox.vsn,
             subscription.join_ref.as_deref(),
+            None,
+            &subscription.topic,
             "postgres_changes",
-            json!({"ids": ids, "data": data}),
+            &Payload { ids, data },
         );
-        subscription.outbox.deliver(&frame).await;
+        subscription.outbox.deliver(frame).await;
     }
 }
 
@@ -392,6 +416,7 @@ async fn visible(
         finish: Finish::Commit,
         sql: &sql,
         params: &params,
+        repeated: true,
     };
     let rows = checks.run(&request).await?;
     Ok(rows

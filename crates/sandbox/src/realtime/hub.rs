@@ -57,12 +57,11 @@ impl Outbox {
             self.kick.cancel();
         }
     }
-    /// Queues a change, waiting for room; a socket stalled for [`STALLED`] is closed.
-    pub async fn deliver(&self, frame: &Frame) {
-        if let Err(mpsc::error::SendTimeoutError::Timeout(_)) = self
-            .frames
-            .send_timeout(frame.encode(self.vsn), STALLED)
-            .await
+    /// Queues a change's frame (encoded in this socket's `vsn`), waiting for room; a
+    /// socket stalled for [`STALLED`] is closed.
+    pub async fn deliver(&self, frame: String) {
+        if let Err(mpsc::error::SendTimeoutError::Timeout(_)) =
+            self.frames.send_timeout(frame, STALLED).await
         {
             tracing::warn!("a Realtime client took no changes for {STALLED:?}; closing its socket");
             self.kick.cancel();

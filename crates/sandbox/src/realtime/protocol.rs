@@ -1,6 +1,7 @@
 //! Phoenix channel frames as Supabase Realtime speaks them: a JSON object per frame in
 //! protocol 1.0.0, a JSON array `[join_ref, ref, topic, event, payload]` in 2.0.0.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// The protocol version a socket asked for with `?vsn=`.
@@ -79,23 +80,14 @@ impl Frame {
     }
 
     pub fn encode(&self, vsn: Vsn) -> String {
-        let value = match vsn {
-            Vsn::V1 => json!({
-                "join_ref": self.join_ref,
-                "ref": self.msg_ref,
-                "topic": self.topic,
-                "event": self.event,
-                "payload": self.payload,
-            }),
-            Vsn::V2 => json!([
-                self.join_ref,
-                self.msg_ref,
-                self.topic,
-                self.event,
-                self.payload
-            ]),
-        };
-        value.to_string()
+        encode(
+            vsn,
+            self.join_ref.as_deref(),
+            self.msg_ref.as_deref(),
+            &self.topic,
+            &self.event,
+            &self.payload,
+        )
     }
 
     /// The reply to this frame: same topic and refs.
@@ -124,6 +116,39 @@ impl Frame {
             payload,
         }
     }
+}
+
+/// A frame's text from its parts, the payload serialized in place (never copied into
+/// a `Value` first), so a change's data serialized once can go to every subscriber.
+pub fn encode(
+    vsn: Vsn,
+    join_ref: Option<&str>,
+    msg_ref: Option<&str>,
+    topic: &str,
+    event: &str,
+    payload: &impl Serialize,
+) -> String {
+    #[derive(Serialize)]
+    struct V1<'a, P> {
+        join_ref: Option<&'a str>,
+        #[serde(rename = "ref")]
+        msg_ref: Option<&'a str>,
+        topic: &'a str,
+        event: &'a str,
+        payload: &'a P,
+    }
+    let encoded = match vsn {
+        Vsn::V1 => serde_json::to_string(&V1 {
+            join_ref,
+            msg_ref,
+            topic,
+            event,
+            payload,
+        }),
+        Vsn::V2 => serde_json::to_string(&(join_ref, msg_ref, topic, event, payload)),
+    };
+    // Strings, options and JSON values always serialize.
+    encoded.unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ use crate::{AppState, auth::tokens::now, db::Caller, keys::JwtError};
 const IDLE: Duration = Duration::from_secs(60);
 /// How long a join waits for the changes to be heard before it is refused.
 const LISTENING: Duration = Duration::from_secs(5);
+/// Frames written to a socket at most in one go.
+const WRITE_BATCH: usize = 64;
 
 /// A joined channel, as this socket knows it.
 struct Joined {
@@ -55,8 +57,19 @@ pub async fn serve(socket: WebSocket, state: Arc<AppState>, vsn: Vsn, api_key: S
 
     let writer = async {
         while let Some(text) = queue.recv().await {
-            if sink.send(Message::Text(text.into())).await.is_err() {
-                break;
+            // The frames queued by then go out with it, in one write (a bounded one,
+            // so a busy socket is still flushed).
+            let mut next = Some(text);
+            let mut fed = 0;
+            while let Some(text) = next {
+                if sink.feed(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+                fed += 1;
+                next = (fed < WRITE_BATCH).then(|| queue.try_recv().ok()).flatten();
+            }
+            if sink.flush().await.is_err() {
+                return;
             }
         }
     };

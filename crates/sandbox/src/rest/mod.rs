@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`query`]: the query-string grammar (select, filters, order, paging).
-//! - [`schema`]: what `public` holds, loaded once at start.
+//! - [`schema`]: what `public` holds, loaded at start and on `NOTIFY pgrst`.
 //! - [`sql`]: one SQL statement per request, values bound, names checked.
 //! - [`error`]: PostgREST's error bodies and statuses.
 //!
@@ -169,6 +169,7 @@ async fn run(
         finish,
         sql: &statement.sql,
         params: &statement.params,
+        repeated: false,
     };
     state
         .db
@@ -213,6 +214,7 @@ async fn run_write(
         finish: prefer.finish(),
         sql: &statement.sql,
         params: &statement.params,
+        repeated: false,
     };
     let decided = state
         .db
@@ -288,7 +290,7 @@ impl FromRequestParts<Arc<AppState>> for TableRequest {
 
 impl TableRequest {
     fn relation(&self) -> &Relation {
-        // Checked in `new`, and the schema is immutable.
+        // Checked in `new` against this request's schema, which a reload never changes.
         &self.schema.relations[&self.name]
     }
 

@@ -1,10 +1,25 @@
 //! What the `public` schema holds: tables and views with their columns, functions with
 //! their arguments. Every identifier in a request is checked against this before any
 //! SQL is built, and the column types give each bound value its cast.
+//!
+//! Loaded at start and again, as PostgREST does, on `NOTIFY pgrst, 'reload schema'`
+//! ([`watch`]); the bootstrap's event triggers send that after every DDL statement,
+//! so a table or function created while the sandbox runs is served without a restart.
+//! A request keeps the schema it started with, so a reload never disturbs one in
+//! flight.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use tokio_postgres::Client;
+use futures::StreamExt as _;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+
+/// PostgREST's notification channel.
+const CHANNEL: &str = "pgrst";
+const RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct Column {
@@ -184,5 +199,61 @@ impl Schema {
                 });
         }
         Ok(schema)
+    }
+}
+
+/// Runs until `stop`: listens on `pgrst` as the superuser and reloads the schema into
+/// `state` for each `reload schema` (or empty) payload, one reload for a burst of
+/// them. After a lost connection it reloads once listening again, since a
+/// notification may have been missed meanwhile.
+pub async fn watch(config: tokio_postgres::Config, state: Arc<AppState>, stop: CancellationToken) {
+    loop {
+        let failed = tokio::select! {
+            () = stop.cancelled() => return,
+            result = listen(&config, &state) => result,
+        };
+        if let Err(error) = failed {
+            tracing::warn!(%error, "the schema cache lost its database connection");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(RETRY) => {}
+        }
+    }
+}
+
+async fn listen(
+    config: &tokio_postgres::Config,
+    state: &AppState,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (notified, mut reloads) = mpsc::unbounded_channel::<()>();
+    let driver = async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message?
+                && matches!(n.payload(), "" | "reload schema")
+                && notified.send(()).is_err()
+            {
+                break;
+            }
+        }
+        Ok::<(), tokio_postgres::Error>(())
+    };
+    let work = async {
+        client.batch_execute(&format!("listen {CHANNEL}")).await?;
+        loop {
+            state.set_schema(Schema::load(&client).await?);
+            tracing::debug!("schema cache loaded");
+            if reloads.recv().await.is_none() {
+                return Ok(());
+            }
+            // Every notification up to now is answered by the one load that follows.
+            while reloads.try_recv().is_ok() {}
+        }
+    };
+    tokio::select! {
+        result = driver => result,
+        result = work => result,
     }
 }
