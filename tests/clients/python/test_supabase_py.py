@@ -71,3 +71,32 @@ def test_jobs_through_rest_under_rls():
     with pytest.raises(APIError) as lost:
         alice.rpc("finish_job", {"id": claimed.data[0]["id"], "worker": "py"}).execute()
     assert lost.value.code == "JD002"
+
+
+def test_embedding_upserts_and_updates_on_a_schema_of_ones_own():
+    """The blog schema of crates/sandbox/tests/fixtures/blog.sql, which `./x test-clients` loads."""
+    alice, _ = signed_up("py-blog")
+    ada, grace = alice.table("authors").insert([{"name": "Ada"}, {"name": "Grace"}]).execute().data
+    post = alice.table("posts").insert({"author_id": ada["id"], "editor_id": grace["id"], "title": "Notes"}).execute().data[0]
+    # Topic labels are unique across users: this run's carry a suffix.
+    history, poetry = f"history-{uuid.uuid4().hex}", f"poetry-{uuid.uuid4().hex}"
+    topic = alice.table("topics").insert({"label": history}).execute().data[0]
+    alice.table("post_topics").insert({"post_id": post["id"], "topic_id": topic["id"]}).execute()
+
+    rows = alice.table("posts").select("title, editor:authors!editor_id(name), topics(label)").execute().data
+    assert rows == [{"title": "Notes", "editor": {"name": "Grace"}, "topics": [{"label": history}]}]
+    with pytest.raises(APIError) as ambiguous:
+        alice.table("posts").select("title, authors(name)").execute()
+    assert ambiguous.value.code == "PGRST201"
+
+    upserted = (
+        alice.table("topics")
+        .upsert([{"label": history}, {"label": poetry}], on_conflict="label", ignore_duplicates=True)
+        .execute()
+    )
+    assert [t["label"] for t in upserted.data] == [poetry]
+
+    updated = alice.table("posts").update({"title": "Notes, revised"}).eq("id", post["id"]).execute()
+    assert updated.data[0]["title"] == "Notes, revised"
+    assert list(updated.data[0]).count("title") == 1
+    assert updated.data[0]["author_id"] == ada["id"], "no column comes back null"

@@ -6,6 +6,7 @@ use axum::{
 };
 use serde_json::json;
 
+use super::schema::{Link, Relationship};
 use crate::{db::DbError, keys::JwtError};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,38 @@ pub enum RestError {
     RangeNotSatisfiable { total: i64 },
     #[error("{0} requires a WHERE clause")]
     UnsafeWrite(&'static str),
+    #[error("'{0}' is not an embedded resource in this request")]
+    NotEmbedded(String),
+    #[error("Bad operator on the '{0}' embedded resource")]
+    UnacceptableFilter(String),
+    #[error("Could not find a relationship between '{origin}' and '{target}' in the schema cache")]
+    NoRelationship {
+        origin: String,
+        target: String,
+        hint: Option<String>,
+    },
+    #[error(
+        "Could not embed because more than one relationship was found for '{origin}' and '{target}'"
+    )]
+    AmbiguousRelationship {
+        origin: String,
+        target: String,
+        candidates: Vec<Relationship>,
+    },
+    #[error("A spread operation on '{target}' is not possible")]
+    SpreadNotToOne { origin: String, target: String },
+    #[error("Could not choose the best candidate function between: {}", .0.join(", "))]
+    AmbiguousFunction(Vec<String>),
+    #[error("Invalid preferences given with handling=strict")]
+    InvalidPreferences(Vec<String>),
+    #[error("Query result exceeds max-affected preference constraint")]
+    MaxAffected { rows: i64 },
+    #[error(
+        "Function must return SETOF or TABLE when max-affected preference is used with handling=strict"
+    )]
+    MaxAffectedNotASet,
+    #[error("Invalid schema: {0}")]
+    UnacceptableSchema(String),
     #[error("No API key found in request")]
     MissingApiKey,
     #[error("Invalid API key")]
@@ -74,6 +107,71 @@ impl RestError {
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 json!({ "code": "PGRST103", "details": format!("An offset past the last of {total} rows was requested"),
                         "hint": null, "message": message }),
+            ),
+            RestError::NotEmbedded(name) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "code": "PGRST108", "details": null, "message": message,
+                        "hint": format!("Verify that '{name}' is included in the 'select' query parameter.") }),
+            ),
+            RestError::UnacceptableFilter(_) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "code": "PGRST120", "hint": null, "message": message,
+                        "details": "Only is null or not is null filters are allowed on embedded resources" }),
+            ),
+            RestError::NoRelationship {
+                origin,
+                target,
+                hint,
+            } => {
+                let hint = hint
+                    .as_ref()
+                    .map(|h| format!("' using the hint '{h}"))
+                    .unwrap_or_default();
+                (
+                    StatusCode::BAD_REQUEST,
+                    json!({ "code": "PGRST200", "hint": null, "message": message,
+                            "details": format!("Searched for a foreign key relationship between '{origin}' and '{target}{hint}' in the schema 'public', but no matches were found.") }),
+                )
+            }
+            RestError::AmbiguousRelationship {
+                target, candidates, ..
+            } => {
+                let details: Vec<_> = candidates.iter().map(describe).collect();
+                let hints: Vec<String> = candidates
+                    .iter()
+                    .map(|r| format!("'{}!{}'", r.target, r.hint_name()))
+                    .collect();
+                (
+                    StatusCode::MULTIPLE_CHOICES,
+                    json!({ "code": "PGRST201", "details": details, "message": message,
+                            "hint": format!("Try changing '{target}' to one of the following: {}. Find the desired relationship in the 'details' key.", hints.join(", ")) }),
+                )
+            }
+            RestError::SpreadNotToOne { origin, target } => (
+                StatusCode::BAD_REQUEST,
+                json!({ "code": "PGRST119", "hint": null, "message": message,
+                        "details": format!("'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship") }),
+            ),
+            RestError::AmbiguousFunction(_) => (
+                StatusCode::MULTIPLE_CHOICES,
+                json!({ "code": "PGRST203", "details": null, "message": message,
+                        "hint": "Try renaming the parameters or the function itself in the database so function overloading can be resolved" }),
+            ),
+            RestError::InvalidPreferences(preferences) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "code": "PGRST122", "hint": null, "message": message,
+                        "details": format!("Invalid preferences: {}", preferences.join(", ")) }),
+            ),
+            RestError::MaxAffected { rows } => (
+                StatusCode::BAD_REQUEST,
+                json!({ "code": "PGRST124", "hint": null, "message": message,
+                        "details": format!("The query affects {rows} rows") }),
+            ),
+            RestError::MaxAffectedNotASet => plain(StatusCode::BAD_REQUEST, "PGRST128", message),
+            RestError::UnacceptableSchema(_) => (
+                StatusCode::NOT_ACCEPTABLE,
+                json!({ "code": "PGRST106", "details": null, "message": message,
+                        "hint": "Only the following schemas are exposed: public" }),
             ),
             RestError::UnsafeWrite(_) => plain(StatusCode::BAD_REQUEST, "21000", message),
             RestError::MissingApiKey => (
@@ -124,6 +222,44 @@ impl RestError {
             },
         }
     }
+}
+
+/// A relationship as PostgREST's PGRST201 lists it.
+fn describe(relationship: &Relationship) -> serde_json::Value {
+    let list = |columns: &mut dyn Iterator<Item = &String>| {
+        format!(
+            "({})",
+            columns.map(String::as_str).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let (origin, target) = (&relationship.origin, &relationship.target);
+    let described = match &relationship.link {
+        Link::Direct {
+            constraint,
+            columns,
+            ..
+        } => format!(
+            "{constraint} using {origin}{} and {target}{}",
+            list(&mut columns.iter().map(|c| &c.0)),
+            list(&mut columns.iter().map(|c| &c.1))
+        ),
+        Link::Junction {
+            table,
+            origin_constraint,
+            origin_columns,
+            target_constraint,
+            target_columns,
+        } => format!(
+            "{table} using {origin_constraint}{} and {target_constraint}{}",
+            list(&mut origin_columns.iter().map(|c| &c.0)),
+            list(&mut target_columns.iter().map(|c| &c.0))
+        ),
+    };
+    json!({
+        "cardinality": relationship.cardinality_name(),
+        "embedding": format!("{origin} with {target}"),
+        "relationship": described,
+    })
 }
 
 impl From<super::query::ParseError> for RestError {

@@ -20,7 +20,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{FromRequestParts, Path, RawQuery, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -45,15 +45,46 @@ pub fn router() -> Router<Arc<AppState>> {
         )
 }
 
-/// What the request's headers ask for.
+/// What a `Prefer: resolution=...` asks of an insert whose key is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolution {
+    Merge,
+    Ignore,
+}
+
+/// What the request's headers ask for: `Prefer` (as PostgREST reads it: the first of
+/// each kind counts, unknown ones are ignored unless `handling=strict`), `Accept` and
+/// `Range`.
 #[derive(Debug, Default)]
 struct Prefer {
     representation: bool,
-    count: bool,
-    rollback: bool,
+    /// `return=...` as given.
+    returned: Option<&'static str>,
+    /// `count=...` as given: planned and estimated counts are exact here.
+    count: Option<&'static str>,
+    resolution: Option<Resolution>,
+    /// `missing=default` (true) or `missing=null`.
+    missing_default: Option<bool>,
+    strict: Option<bool>,
+    rollback: Option<bool>,
+    max_affected: Option<i64>,
+    invalid: Vec<String>,
     object: bool,
     /// `Range: 0-19` (or `items=0-19`) as (offset, limit).
     range: Option<(u64, Option<u64>)>,
+}
+
+/// What a request does, for the preferences that apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Read,
+    /// An insert, and whether its `resolution` applies (the table has a key).
+    Insert {
+        resolves: bool,
+    },
+    Update,
+    Delete,
+    Call,
 }
 
 impl Prefer {
@@ -61,12 +92,7 @@ impl Prefer {
         let mut prefer = Prefer::default();
         for value in headers.get_all("prefer") {
             for item in value.to_str().unwrap_or_default().split(',') {
-                match item.trim() {
-                    "return=representation" => prefer.representation = true,
-                    "count=exact" | "count=planned" | "count=estimated" => prefer.count = true,
-                    "tx=rollback" => prefer.rollback = true,
-                    _ => {}
-                }
+                prefer.take(item.trim());
             }
         }
         prefer.object = headers
@@ -89,6 +115,99 @@ impl Prefer {
         prefer
     }
 
+    fn take(&mut self, item: &str) {
+        fn first<T>(slot: &mut Option<T>, value: T) {
+            slot.get_or_insert(value);
+        }
+        match item {
+            "" => {}
+            "return=representation" => first(&mut self.returned, "return=representation"),
+            "return=minimal" => first(&mut self.returned, "return=minimal"),
+            "return=headers-only" => first(&mut self.returned, "return=headers-only"),
+            "count=exact" => first(&mut self.count, "count=exact"),
+            "count=planned" => first(&mut self.count, "count=planned"),
+            "count=estimated" => first(&mut self.count, "count=estimated"),
+            "resolution=merge-duplicates" => first(&mut self.resolution, Resolution::Merge),
+            "resolution=ignore-duplicates" => first(&mut self.resolution, Resolution::Ignore),
+            "missing=default" => first(&mut self.missing_default, true),
+            "missing=null" => first(&mut self.missing_default, false),
+            "handling=strict" => first(&mut self.strict, true),
+            "handling=lenient" => first(&mut self.strict, false),
+            "tx=rollback" => first(&mut self.rollback, true),
+            "tx=commit" => first(&mut self.rollback, false),
+            // Accepted as PostgREST accepts it; the database's time zone stays.
+            _ if item.starts_with("timezone=") => {}
+            _ => match item.strip_prefix("max-affected=").map(str::parse::<i64>) {
+                Some(Ok(n)) => first(&mut self.max_affected, n),
+                Some(Err(_)) => {}
+                None => self.invalid.push(item.to_string()),
+            },
+        }
+        self.representation = self.returned == Some("return=representation");
+    }
+
+    /// `handling=strict` refuses a request with preferences it does not know.
+    fn check(&self) -> Result<(), RestError> {
+        if self.strict == Some(true) && !self.invalid.is_empty() {
+            return Err(RestError::InvalidPreferences(self.invalid.clone()));
+        }
+        Ok(())
+    }
+
+    /// `max-affected`, which holds only with `handling=strict`.
+    fn max_affected(&self) -> Option<i64> {
+        self.max_affected.filter(|_| self.strict == Some(true))
+    }
+
+    /// The `Preference-Applied` header: what of the request's preferences applied.
+    fn applied(&self, operation: Operation) -> Option<String> {
+        let writes = matches!(
+            operation,
+            Operation::Insert { .. } | Operation::Update | Operation::Delete
+        );
+        let resolution = match (operation, self.resolution) {
+            (Operation::Insert { resolves: true }, Some(Resolution::Merge)) => {
+                Some("resolution=merge-duplicates")
+            }
+            (Operation::Insert { resolves: true }, Some(Resolution::Ignore)) => {
+                Some("resolution=ignore-duplicates")
+            }
+            _ => None,
+        };
+        let missing = match (operation, self.missing_default) {
+            (Operation::Insert { .. } | Operation::Update, Some(true)) => Some("missing=default"),
+            (Operation::Insert { .. } | Operation::Update, Some(false)) => Some("missing=null"),
+            _ => None,
+        };
+        let max_affected = matches!(
+            operation,
+            Operation::Update | Operation::Delete | Operation::Call
+        )
+        .then(|| self.max_affected().map(|n| format!("max-affected={n}")))
+        .flatten();
+        let values: Vec<String> = [
+            resolution,
+            missing,
+            self.returned.filter(|_| writes),
+            self.count,
+            self.rollback
+                .map(|r| if r { "tx=rollback" } else { "tx=commit" }),
+            self.strict.map(|s| {
+                if s {
+                    "handling=strict"
+                } else {
+                    "handling=lenient"
+                }
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .chain(max_affected)
+        .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+
     fn shape(&self) -> Shape {
         if self.object {
             Shape::Object
@@ -98,11 +217,25 @@ impl Prefer {
     }
 
     fn finish(&self) -> Finish {
-        if self.rollback {
+        if self.rollback == Some(true) {
             Finish::Rollback
         } else {
             Finish::Commit
         }
+    }
+}
+
+/// Only `public` is exposed: asking for another schema by `Accept-Profile` (reads)
+/// or `Content-Profile` (writes) is refused, as PostgREST refuses it.
+fn check_profile(parts: &Parts) -> Result<(), RestError> {
+    let name = if matches!(parts.method, Method::GET | Method::HEAD) {
+        "accept-profile"
+    } else {
+        "content-profile"
+    };
+    match parts.headers.get(name).map(|v| v.to_str().unwrap_or("?")) {
+        Some(schema) if schema != "public" => Err(RestError::UnacceptableSchema(schema.into())),
+        _ => Ok(()),
     }
 }
 
@@ -130,25 +263,60 @@ fn outcome(rows: &[Row]) -> (Option<i64>, i64, Option<String>) {
         .unwrap_or((None, 0, None))
 }
 
-fn json_response(status: StatusCode, body: String, range: Option<String>) -> Response {
-    let mut response = (status, body).into_response();
+/// What a write did: rows written (the new ones among them), the body if asked.
+struct Written {
+    count: i64,
+    inserted: i64,
+    body: Option<String>,
+}
+
+impl Written {
+    fn of(rows: &[Row]) -> Self {
+        let (_, count, body) = outcome(rows);
+        let inserted = rows.first().map_or(0, |row| row.get(3));
+        Self {
+            count,
+            inserted,
+            body,
+        }
+    }
+}
+
+/// A response with PostgREST's headers: the JSON body (none for 204),
+/// `Content-Range`, `Preference-Applied`.
+fn respond(
+    status: StatusCode,
+    body: Option<String>,
+    range: Option<String>,
+    applied: Option<String>,
+) -> Response {
+    let has_body = body.is_some();
+    let mut response = (status, body.unwrap_or_default()).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    if let Some(range) = range.and_then(|r| HeaderValue::from_str(&r).ok()) {
-        headers.insert(header::CONTENT_RANGE, range);
+    if has_body {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    for (name, value) in [
+        (header::CONTENT_RANGE, range),
+        (HeaderName::from_static("preference-applied"), applied),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(name, value);
+        }
     }
     response
 }
 
+/// `Content-Range` of `page` rows from `offset`, out of `total` when counted.
 fn content_range(offset: u64, page: i64, total: Option<i64>) -> String {
-    let total = total.map_or("*".to_string(), |t| t.to_string());
-    if page <= 0 {
-        format!("*/{total}")
+    let total_text = total.map_or("*".to_string(), |t| t.to_string());
+    if page <= 0 || total == Some(0) {
+        format!("*/{total_text}")
     } else {
-        format!("{offset}-{}/{total}", offset + page as u64 - 1)
+        format!("{offset}-{}/{total_text}", offset + page as u64 - 1)
     }
 }
 
@@ -185,27 +353,14 @@ fn db_error(caller: &Caller, source: DbError) -> RestError {
     }
 }
 
-/// Runs a write whose result must be exactly one row when an object was asked for;
-/// anything else rolls back.
+/// Runs a write, rolling it back when its rows break what was asked: exactly one
+/// for an object, at most `max-affected`.
 async fn run_write(
     state: &AppState,
     request: &TableRequest,
     statement: &Statement,
-) -> Result<(i64, Option<String>), RestError> {
+) -> Result<Written, RestError> {
     let (caller, prefer, path) = (&request.caller, &request.prefer, request.path());
-    if !(prefer.object && prefer.representation) {
-        let rows = run(
-            state,
-            caller,
-            (&request.method, &path),
-            false,
-            prefer.finish(),
-            statement,
-        )
-        .await?;
-        let (_, count, body) = outcome(&rows);
-        return Ok((count, body));
-    }
     let api = ApiRequest {
         caller,
         method: request.method.as_str(),
@@ -216,19 +371,29 @@ async fn run_write(
         params: &statement.params,
         repeated: false,
     };
+    let single = prefer.object && prefer.representation;
+    let max_affected = prefer.max_affected();
     let decided = state
         .db
         .run_checked(&api, |rows| {
-            let (_, count, body) = outcome(rows);
-            if count == 1 {
-                Ok((count, body))
-            } else {
-                Err((count, body))
+            let written = Written::of(rows);
+            if single && written.count != 1 {
+                return Err(Err(RestError::NotSingular {
+                    rows: written.count,
+                }));
             }
+            if let Some(max) = max_affected
+                && written.count > max
+            {
+                return Err(Err(RestError::MaxAffected {
+                    rows: written.count,
+                }));
+            }
+            Ok(Ok(written))
         })
         .await
         .map_err(|source| db_error(caller, source))?;
-    decided.map_err(|(rows, _)| RestError::NotSingular { rows })
+    decided.unwrap_or_else(|refused| refused)
 }
 
 /// The caller of a REST request, taken from its headers (and `?apikey=`).
@@ -243,12 +408,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
-/// Who calls, and the relation or function the path names.
+/// Who calls, and the relation or function the path names, in which schema.
 async fn caller_and_name(
     parts: &mut Parts,
     state: &Arc<AppState>,
 ) -> Result<(Caller, String), RestError> {
     let caller = Caller::from_request_parts(parts, state).await?;
+    check_profile(parts)?;
     let Path(name) = Path::<String>::from_request_parts(parts, state)
         .await
         .map_err(|e| RestError::InvalidBody(e.to_string()))?;
@@ -277,12 +443,14 @@ impl FromRequestParts<Arc<AppState>> for TableRequest {
         if !schema.relations.contains_key(&name) {
             return Err(RestError::UnknownRelation(name));
         }
+        let prefer = Prefer::from(&parts.headers);
+        prefer.check()?;
         Ok(Self {
             caller,
             method: parts.method.clone(),
             schema,
             name,
-            prefer: Prefer::from(&parts.headers),
+            prefer,
             query: Query::parse(&pairs(parts.uri.query()), |_| false)?,
         })
     }
@@ -306,9 +474,10 @@ async fn read(
     apply_range(&mut request.query, &request.prefer);
     let prefer = &request.prefer;
     let statement = sql::select(
+        &request.schema,
         request.relation(),
         &request.query,
-        prefer.count,
+        prefer.count.is_some(),
         prefer.shape(),
     )?;
     let rows = run(
@@ -320,11 +489,16 @@ async fn read(
         &statement,
     )
     .await?;
-    page_response(&request.query, prefer, rows)
+    page_response(&request.query, prefer, Operation::Read, rows)
 }
 
 /// A read's answer: the body, its `Content-Range`, 206 for part of a counted set.
-fn page_response(query: &Query, prefer: &Prefer, rows: Vec<Row>) -> Result<Response, RestError> {
+fn page_response(
+    query: &Query,
+    prefer: &Prefer,
+    operation: Operation,
+    rows: Vec<Row>,
+) -> Result<Response, RestError> {
     let (total, page, body) = outcome(&rows);
     let offset = query.offset.unwrap_or(0);
     if let Some(total) = total
@@ -343,49 +517,70 @@ fn page_response(query: &Query, prefer: &Prefer, rows: Vec<Row>) -> Result<Respo
         }
         _ => StatusCode::OK,
     };
-    let body = body.unwrap_or_else(|| "null".into());
-    Ok(json_response(
+    Ok(respond(
         status,
-        body,
+        Some(body.unwrap_or_else(|| "null".into())),
         Some(content_range(offset, page, total)),
+        prefer.applied(operation),
     ))
 }
 
-/// A JSON body: an object or an array of objects with the same keys.
-fn payload(body: &Bytes) -> Result<(Vec<String>, String), RestError> {
+/// The objects of a JSON body (one object, or an array of them).
+fn objects(body: &Bytes) -> Result<Vec<serde_json::Map<String, Value>>, RestError> {
+    let shape_error =
+        || RestError::InvalidBody("Expected a JSON object or an array of objects".into());
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| RestError::InvalidBody(format!("Empty or invalid json: {e}")))?;
-    let objects = match &value {
-        Value::Object(_) => vec![&value],
-        Value::Array(items) => items.iter().collect(),
-        _ => {
-            return Err(RestError::InvalidBody(
-                "Expected a JSON object or an array of objects".into(),
-            ));
-        }
+    let items = match value {
+        Value::Object(map) => return Ok(vec![map]),
+        Value::Array(items) => items,
+        _ => return Err(shape_error()),
     };
-    let mut columns: Option<Vec<String>> = None;
-    for object in &objects {
-        let Value::Object(map) = object else {
-            return Err(RestError::InvalidBody(
-                "Expected a JSON object or an array of objects".into(),
-            ));
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::Object(map) => Ok(map),
+            _ => Err(shape_error()),
+        })
+        .collect()
+}
+
+/// An insert's rows, grouped by the columns they give. Without `columns=`, every
+/// object must have the same keys (PGRST102). With it, those are the columns; a key
+/// an object lacks is null, or with `missing=default` the column's default (its
+/// objects then go in a group of their own).
+fn insert_rows(
+    body: &Bytes,
+    columns: Option<&[String]>,
+    missing_default: bool,
+) -> Result<sql::Rows, RestError> {
+    let objects = objects(body)?;
+    let mut groups: Vec<(Vec<String>, Vec<Value>)> = Vec::new();
+    for object in objects {
+        let mut keys: Vec<String> = match columns {
+            Some(columns) if missing_default => columns
+                .iter()
+                .filter(|c| object.contains_key(*c))
+                .cloned()
+                .collect(),
+            Some(columns) => columns.to_vec(),
+            None => object.keys().cloned().collect(),
         };
-        let mut keys: Vec<String> = map.keys().cloned().collect();
         keys.sort();
-        match &columns {
-            None => columns = Some(keys),
-            Some(first) if *first != keys => {
+        match groups.iter().position(|(k, _)| *k == keys) {
+            Some(i) => groups[i].1.push(Value::Object(object)),
+            None if columns.is_none() && !groups.is_empty() => {
                 return Err(RestError::InvalidBody("All object keys must match".into()));
             }
-            Some(_) => {}
+            None => groups.push((keys, vec![Value::Object(object)])),
         }
     }
-    let text = match value {
-        Value::Array(_) => String::from_utf8_lossy(body).into_owned(),
-        object => Value::Array(vec![object]).to_string(),
-    };
-    Ok((columns.unwrap_or_default(), text))
+    Ok(sql::Rows {
+        groups: groups
+            .into_iter()
+            .map(|(keys, rows)| (keys, Value::Array(rows).to_string()))
+            .collect(),
+    })
 }
 
 fn returning(prefer: &Prefer) -> Returning {
@@ -396,35 +591,76 @@ fn returning(prefer: &Prefer) -> Returning {
     }
 }
 
+/// A write's answer: `status` with the rows when asked for them, else 204 (201 for
+/// an insert, which has no 204).
+fn write_response(
+    prefer: &Prefer,
+    operation: Operation,
+    status: StatusCode,
+    written: Written,
+    range: String,
+) -> Response {
+    let applied = prefer.applied(operation);
+    if prefer.representation {
+        let body = written.body.unwrap_or_else(|| "[]".into());
+        respond(status, Some(body), Some(range), applied)
+    } else if matches!(operation, Operation::Insert { .. }) {
+        respond(status, None, Some(range), applied)
+    } else {
+        respond(StatusCode::NO_CONTENT, None, Some(range), applied)
+    }
+}
+
 async fn insert(
     State(state): State<Arc<AppState>>,
     request: TableRequest,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let prefer = &request.prefer;
-    let (columns, payload) = payload(&body)?;
-    if payload == "[]" {
-        let body = if prefer.representation { "[]" } else { "" };
-        return Ok(json_response(
-            StatusCode::CREATED,
-            body.into(),
-            Some("*/*".into()),
-        ));
-    }
-    let statement = sql::insert(
-        request.relation(),
-        &request.query,
-        &columns,
-        payload,
-        returning(prefer),
+    let (prefer, query, relation) = (&request.prefer, &request.query, request.relation());
+    let rows = insert_rows(
+        &body,
+        query.columns.as_deref(),
+        prefer.missing_default == Some(true),
     )?;
-    let (_, body) = run_write(&state, &request, &statement).await?;
-    let body = if prefer.representation {
-        body.unwrap_or_else(|| "[]".into())
-    } else {
-        String::new()
+    // The key an upsert resolves on: `on_conflict`, else the primary key.
+    let keys = query
+        .on_conflict
+        .clone()
+        .or_else(|| (!relation.primary_key.is_empty()).then(|| relation.primary_key.clone()));
+    let conflict = match (prefer.resolution, keys) {
+        (Some(Resolution::Merge), Some(keys)) => sql::Conflict::Merge(keys),
+        (Some(Resolution::Ignore), Some(keys)) => sql::Conflict::Ignore(keys),
+        _ => sql::Conflict::Fail,
     };
-    Ok(json_response(StatusCode::CREATED, body, Some("*/*".into())))
+    let operation = Operation::Insert {
+        resolves: conflict != sql::Conflict::Fail,
+    };
+    let written = if rows.groups.is_empty() {
+        Written {
+            count: 0,
+            inserted: 0,
+            body: Some("[]".into()),
+        }
+    } else {
+        let statement = sql::insert(
+            &request.schema,
+            relation,
+            query,
+            rows,
+            &conflict,
+            returning(prefer),
+        )?;
+        run_write(&state, &request, &statement).await?
+    };
+    // Only updated rows, no new ones: 200, as PostgREST answers a merging upsert.
+    let status = if matches!(conflict, sql::Conflict::Merge(_)) && written.inserted == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let total = prefer.count.map(|_| written.count);
+    let range = content_range(0, 0, total);
+    Ok(write_response(prefer, operation, status, written, range))
 }
 
 async fn update(
@@ -439,20 +675,33 @@ async fn update(
         return Err(RestError::InvalidBody("PATCH takes one JSON object".into()));
     };
     let prefer = &request.prefer;
-    if object.is_empty() {
-        return Ok(write_response(prefer, StatusCode::OK, Some("[]".into())));
-    }
-    let columns: Vec<String> = object.keys().cloned().collect();
-    let payload = Value::Object(object).to_string();
-    let statement = sql::update(
-        request.relation(),
-        &request.query,
-        &columns,
-        payload,
-        returning(prefer),
-    )?;
-    let (_, body) = run_write(&state, &request, &statement).await?;
-    Ok(write_response(prefer, StatusCode::OK, body))
+    let written = if object.is_empty() {
+        Written {
+            count: 0,
+            inserted: 0,
+            body: Some("[]".into()),
+        }
+    } else {
+        let columns: Vec<String> = object.keys().cloned().collect();
+        let payload = Value::Object(object).to_string();
+        let statement = sql::update(
+            &request.schema,
+            request.relation(),
+            &request.query,
+            &columns,
+            payload,
+            returning(prefer),
+        )?;
+        run_write(&state, &request, &statement).await?
+    };
+    let range = content_range(0, written.count, prefer.count.map(|_| written.count));
+    Ok(write_response(
+        prefer,
+        Operation::Update,
+        StatusCode::OK,
+        written,
+        range,
+    ))
 }
 
 async fn delete(
@@ -463,26 +712,21 @@ async fn delete(
         return Err(RestError::UnsafeWrite("DELETE"));
     }
     let prefer = &request.prefer;
-    let statement = sql::delete(request.relation(), &request.query, returning(prefer))?;
-    let (_, body) = run_write(&state, &request, &statement).await?;
-    Ok(write_response(prefer, StatusCode::OK, body))
-}
-
-/// PATCH and DELETE answer 204, or `status` with the rows when asked for them.
-fn write_response(prefer: &Prefer, status: StatusCode, body: Option<String>) -> Response {
-    if prefer.representation {
-        json_response(
-            status,
-            body.unwrap_or_else(|| "[]".into()),
-            Some("*/*".into()),
-        )
-    } else {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        if let Ok(range) = HeaderValue::from_str("*/*") {
-            response.headers_mut().insert(header::CONTENT_RANGE, range);
-        }
-        response
-    }
+    let statement = sql::delete(
+        &request.schema,
+        request.relation(),
+        &request.query,
+        returning(prefer),
+    )?;
+    let written = run_write(&state, &request, &statement).await?;
+    let range = content_range(0, 0, prefer.count.map(|_| written.count));
+    Ok(write_response(
+        prefer,
+        Operation::Delete,
+        StatusCode::OK,
+        written,
+        range,
+    ))
 }
 
 /// What every function call starts with: who calls which function, asking what.
@@ -491,6 +735,8 @@ struct RpcRequest {
     method: Method,
     name: String,
     prefer: Prefer,
+    /// The body is `text/plain` (for a function of one unnamed text argument).
+    plain_text: bool,
 }
 
 impl FromRequestParts<Arc<AppState>> for RpcRequest {
@@ -501,13 +747,28 @@ impl FromRequestParts<Arc<AppState>> for RpcRequest {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let (caller, name) = caller_and_name(parts, state).await?;
+        let prefer = Prefer::from(&parts.headers);
+        prefer.check()?;
+        let plain_text = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"));
         Ok(Self {
             caller,
             method: parts.method.clone(),
             name,
-            prefer: Prefer::from(&parts.headers),
+            prefer,
+            plain_text,
         })
     }
+}
+
+/// The body of a call: named arguments, or the body itself for a function of one
+/// unnamed argument.
+enum Body {
+    Named(serde_json::Map<String, Value>),
+    Whole(String),
 }
 
 async fn call_post(
@@ -516,16 +777,35 @@ async fn call_post(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let args = if body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Map::new()
+    let query = Query::parse(&pairs(raw.as_deref()), |_| false)?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let body = if request.plain_text {
+        Body::Whole(text)
+    } else if body.iter().all(u8::is_ascii_whitespace) {
+        Body::Named(serde_json::Map::new())
     } else {
         match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => {
-                return Err(RestError::InvalidBody(
-                    "RPC arguments are one JSON object".into(),
-                ));
+            Ok(Value::Object(map)) => {
+                let schema = state.schema();
+                // PostgREST passes the whole object to `f(json)` when no function
+                // takes its keys by name.
+                let overloads = schema.functions.get(&request.name).map(Vec::as_slice);
+                let given: Vec<&str> = map.keys().map(String::as_str).collect();
+                let takes_whole = overloads
+                    .unwrap_or_default()
+                    .iter()
+                    .all(|f| !f.accepts(&given))
+                    && overloads
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|f| matches!(f.takes_body_as(), Some("json" | "jsonb")));
+                if takes_whole {
+                    Body::Whole(text)
+                } else {
+                    Body::Named(map)
+                }
             }
+            Ok(_) => Body::Whole(text),
             Err(e) => {
                 return Err(RestError::InvalidBody(format!(
                     "Empty or invalid json: {e}"
@@ -533,8 +813,7 @@ async fn call_post(
             }
         }
     };
-    let query = Query::parse(&pairs(raw.as_deref()), |_| false)?;
-    call(&state, request, args, query, false).await
+    call(&state, request, body, query, false).await
 }
 
 async fn call_get(
@@ -555,13 +834,72 @@ async fn call_get(
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    call(&state, request, args, query, true).await
+    call(&state, request, Body::Named(args), query, true).await
+}
+
+/// The one function a call means: the overload that takes the given keys (or the
+/// body itself), PGRST203 when more than one does, PGRST202 when none.
+fn resolve<'s>(
+    schema: &'s Schema,
+    name: &str,
+    body: &Body,
+    plain_text: bool,
+) -> Result<&'s schema::Function, RestError> {
+    let overloads = schema
+        .functions
+        .get(name)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let (fits, given): (Vec<&schema::Function>, Vec<&str>) = match body {
+        Body::Named(args) => {
+            let given: Vec<&str> = args.keys().map(String::as_str).collect();
+            (
+                overloads.iter().filter(|f| f.accepts(&given)).collect(),
+                given,
+            )
+        }
+        Body::Whole(_) => {
+            let types: &[&str] = if plain_text {
+                &["text"]
+            } else {
+                &["json", "jsonb"]
+            };
+            let fits = overloads
+                .iter()
+                .filter(|f| f.takes_body_as().is_some_and(|t| types.contains(&t)))
+                .collect();
+            (fits, Vec::new())
+        }
+    };
+    match fits.as_slice() {
+        [only] => Ok(only),
+        [] => {
+            let mut given = given;
+            given.sort_unstable();
+            Err(RestError::UnknownFunction {
+                name: name.to_string(),
+                args: given.join(", "),
+            })
+        }
+        many => Err(RestError::AmbiguousFunction(
+            many.iter()
+                .map(|f| {
+                    let arguments: Vec<String> = f
+                        .arguments
+                        .iter()
+                        .map(|a| format!("{} => {}", a.name, a.type_name))
+                        .collect();
+                    format!("public.{}({})", f.name, arguments.join(", "))
+                })
+                .collect(),
+        )),
+    }
 }
 
 async fn call(
     state: &AppState,
     request: RpcRequest,
-    args: serde_json::Map<String, Value>,
+    body: Body,
     mut query: Query,
     via_get: bool,
 ) -> Result<Response, RestError> {
@@ -570,50 +908,72 @@ async fn call(
         method,
         name,
         prefer,
+        plain_text,
     } = request;
     let schema = state.schema();
-    let mut given: Vec<&str> = args.keys().map(String::as_str).collect();
-    given.sort_unstable();
-    let function = schema
-        .functions
-        .get(&name)
-        .and_then(|overloads| overloads.iter().find(|f| f.accepts(&given)))
-        .ok_or_else(|| RestError::UnknownFunction {
-            name: name.clone(),
-            args: given.join(", "),
-        })?;
+    let function = resolve(&schema, &name, &body, plain_text)?;
     if via_get && !function.read_only {
         return Err(RestError::VolatileGet);
     }
+    let max_affected = prefer.max_affected();
+    if max_affected.is_some() && !matches!(function.returns, Returns::Rows | Returns::Values) {
+        return Err(RestError::MaxAffectedNotASet);
+    }
     apply_range(&mut query, &prefer);
+    let given: Vec<&str>;
+    let arguments = match &body {
+        Body::Named(args) => {
+            given = args.keys().map(String::as_str).collect();
+            sql::Arguments::Named {
+                given: &given,
+                json: Value::Object(args.clone()).to_string(),
+            }
+        }
+        Body::Whole(text) => sql::Arguments::Body(text.clone()),
+    };
     let statement = sql::call(
+        &schema,
         function,
-        &given,
-        Value::Object(args.clone()).to_string(),
+        arguments,
         &query,
-        prefer.count,
+        prefer.count.is_some(),
         prefer.shape(),
     )?;
     let path = format!("/rpc/{name}");
-    let rows = run(
-        state,
-        &caller,
-        (&method, &path),
-        function.read_only,
-        prefer.finish(),
-        &statement,
-    )
-    .await?;
+    let api = ApiRequest {
+        caller: &caller,
+        method: method.as_str(),
+        path: &path,
+        read_only: function.read_only,
+        finish: prefer.finish(),
+        sql: &statement.sql,
+        params: &statement.params,
+        repeated: false,
+    };
+    let rows = state
+        .db
+        .run_checked(&api, |rows| {
+            let (_, page, _) = outcome(rows);
+            match max_affected {
+                Some(max) if page > max => Err(Err(RestError::MaxAffected { rows: page })),
+                _ => Ok(Ok(rows.to_vec())),
+            }
+        })
+        .await
+        .map_err(|source| db_error(&caller, source))?
+        .unwrap_or_else(|refused| refused)?;
+    let applied = prefer.applied(Operation::Call);
     match function.returns {
-        Returns::Void => Ok(StatusCode::NO_CONTENT.into_response()),
+        Returns::Void => Ok(respond(StatusCode::NO_CONTENT, None, None, applied)),
         Returns::Scalar | Returns::Row => {
             let (_, _, body) = outcome(&rows);
-            Ok(json_response(
+            Ok(respond(
                 StatusCode::OK,
-                body.unwrap_or_else(|| "null".into()),
-                None,
+                Some(body.unwrap_or_else(|| "null".into())),
+                Some(content_range(0, 1, None)),
+                applied,
             ))
         }
-        Returns::Rows => page_response(&query, &prefer, rows),
+        Returns::Rows | Returns::Values => page_response(&query, &prefer, Operation::Call, rows),
     }
 }

@@ -1,5 +1,7 @@
-//! The PostgREST query-string grammar: `select`, filters (`col=op.value`, `not.`,
-//! `or=(...)`, `and=(...)`), `order`, `limit`, `offset`.
+//! The PostgREST query-string grammar: `select` (with embedded resources
+//! `alias:table!hint!inner(...)` and spreads `...table(...)`), filters
+//! (`col=op.value`, `not.`, `or=(...)`, `and=(...)`), `order`, `limit`, `offset`, and
+//! the same for an embedded resource under its name (`messages.order=id.desc`).
 //!
 //! Parsing only: names are checked against the schema and values are bound as
 //! parameters when the SQL is built (`sql.rs`). Any malformed input is a
@@ -50,6 +52,27 @@ pub enum SelectItem {
         field: Field,
         cast: Option<String>,
     },
+    Embed(Embed),
+}
+
+/// `[...][alias:]target[!hint][!inner|!left](select)`: rows of a related relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embed {
+    pub alias: Option<String>,
+    pub target: String,
+    pub hint: Option<String>,
+    /// `!inner`: only the rows that have a related row.
+    pub inner: bool,
+    /// `...`: the related row's columns inlined into this one.
+    pub spread: bool,
+    pub select: Vec<SelectItem>,
+}
+
+impl Embed {
+    /// The name the embed has in the response and in filters on it.
+    pub fn name(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.target)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +87,32 @@ pub enum Op {
     Ilike,
     In,
     Is,
+    /// `isdistinct`: `is distinct from`.
+    IsDistinct,
+    /// `match`, `imatch`: POSIX regular expressions.
+    Match,
+    Imatch,
+    /// `cs`, `cd`, `ov`: contains, contained in, overlaps (arrays, ranges, jsonb).
+    Contains,
+    ContainedIn,
+    Overlaps,
+    /// `sl`, `sr`, `nxr`, `nxl`, `adj`: range comparisons.
+    StrictlyLeft,
+    StrictlyRight,
+    NotExtendRight,
+    NotExtendLeft,
+    Adjacent,
+    /// `fts`, `plfts`, `phfts`, `wfts`: full-text search with `to_tsquery`,
+    /// `plainto_tsquery`, `phraseto_tsquery`, `websearch_to_tsquery`.
+    Fts(Search),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Search {
+    Query,
+    Plain,
+    Phrase,
+    Web,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +129,16 @@ pub enum Operand {
     One(String),
     List(Vec<String>),
     Is(IsValue),
+    /// `op(any).{a,b}` / `op(all).{a,b}`: the value is a PostgreSQL array literal.
+    Quantified {
+        all: bool,
+        array: String,
+    },
+    /// `fts(english).query`.
+    Search {
+        language: Option<String>,
+        query: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +165,15 @@ pub struct OrderTerm {
     pub nulls_first: Option<bool>,
 }
 
+/// The filters, order and paging of one level: the top, or an embedded resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Level {
+    pub filters: Vec<Filter>,
+    pub order: Vec<OrderTerm>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
 /// Everything a read or write request says in its query string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
@@ -114,8 +182,74 @@ pub struct Query {
     pub order: Vec<OrderTerm>,
     pub limit: Option<u64>,
     pub offset: Option<u64>,
+    /// Each embedded resource's own level, by its path of names from the top.
+    pub nested: Vec<(Vec<String>, Level)>,
+    /// `on_conflict=a,b`: the key an upsert merges on.
+    pub on_conflict: Option<Vec<String>>,
+    /// `columns=a,b`: the columns an insert or upsert takes from each object.
+    pub columns: Option<Vec<String>>,
     /// Query parameters that are not part of the grammar (RPC arguments on GET).
     pub other: Vec<(String, String)>,
+}
+
+/// What `key=value` sets at some level.
+enum Setting {
+    Order(Vec<OrderTerm>),
+    Limit(u64),
+    Offset(u64),
+    Filter(Filter),
+}
+
+impl Level {
+    fn set(&mut self, setting: Setting) {
+        match setting {
+            Setting::Order(terms) => self.order = terms,
+            Setting::Limit(n) => self.limit = Some(n),
+            Setting::Offset(n) => self.offset = Some(n),
+            Setting::Filter(filter) => self.filters.push(filter),
+        }
+    }
+}
+
+/// `key=value` at a level: `order`, `limit`, `offset`, `or`/`and` groups or a filter.
+fn parse_setting(key: &str, value: &str) -> Result<Setting, ParseError> {
+    Ok(match key {
+        "order" => Setting::Order(parse_order(value)?),
+        "limit" => Setting::Limit(parse_count("limit", value)?),
+        "offset" => Setting::Offset(parse_count("offset", value)?),
+        "or" | "and" | "not.or" | "not.and" => Setting::Filter(Filter::Group {
+            all: key.ends_with("and"),
+            negated: key.starts_with("not."),
+            filters: parse_group_body(value)?,
+        }),
+        _ => {
+            let (negated, op, operand) = parse_condition(value)?;
+            Setting::Filter(Filter::Condition {
+                field: parse_field(key)?,
+                negated,
+                op,
+                operand,
+            })
+        }
+    })
+}
+
+/// Splits `a.b.order` into the embedded path `[a, b]` and the key `order`; `None`
+/// for a key of the top level.
+fn embedded_key(key: &str) -> Option<(Vec<String>, &str)> {
+    // A JSON path may not hold dots, so every dot before the last part separates names.
+    let (path, last) = match key.rsplit_once('.') {
+        Some((path, "or" | "and")) if path.ends_with(".not") || path == "not" => {
+            let path = path.strip_suffix(".not")?;
+            (path, &key[path.len() + 1..])
+        }
+        Some(split) => split,
+        None => return None,
+    };
+    if path.is_empty() || path.contains("->") {
+        return None;
+    }
+    Some((path.split('.').map(str::to_string).collect(), last))
 }
 
 impl Query {
@@ -126,41 +260,61 @@ impl Query {
         is_argument: impl Fn(&str) -> bool,
     ) -> Result<Self, ParseError> {
         let mut query = Query::default();
+        let mut top = Level::default();
         for (key, value) in pairs {
             match key.as_str() {
                 "select" => query.select = parse_select(value)?,
-                "order" => query.order = parse_order(value)?,
-                "limit" => query.limit = Some(parse_count("limit", value)?),
-                "offset" => query.offset = Some(parse_count("offset", value)?),
-                // Accepted and ignored, as PostgREST's own client options.
-                "columns" | "on_conflict" | "apikey" => {}
-                "or" | "and" | "not.or" | "not.and" => {
-                    let negated = key.starts_with("not.");
-                    let all = key.ends_with("and");
-                    query.filters.push(Filter::Group {
-                        all,
-                        negated,
-                        filters: parse_group_body(value)?,
-                    });
+                "on_conflict" => query.on_conflict = Some(parse_names(value, "on_conflict")?),
+                "columns" => query.columns = Some(parse_names(value, "columns")?),
+                "apikey" => {}
+                "order" | "limit" | "offset" | "or" | "and" | "not.or" | "not.and" => {
+                    top.set(parse_setting(key, value)?)
                 }
                 _ if is_argument(key) => query.other.push((key.clone(), value.clone())),
-                _ => {
-                    let field = parse_field(key)?;
-                    let (negated, op, operand) = parse_condition(value)?;
-                    query.filters.push(Filter::Condition {
-                        field,
-                        negated,
-                        op,
-                        operand,
-                    });
-                }
+                _ => match embedded_key(key) {
+                    Some((path, last)) => {
+                        let setting = parse_setting(last, value)?;
+                        match query.nested.iter_mut().find(|(p, _)| *p == path) {
+                            Some((_, level)) => level.set(setting),
+                            None => {
+                                let mut level = Level::default();
+                                level.set(setting);
+                                query.nested.push((path, level));
+                            }
+                        }
+                    }
+                    None => top.set(parse_setting(key, value)?),
+                },
             }
         }
         if query.select.is_empty() {
             query.select.push(SelectItem::Star);
         }
+        let Level {
+            filters,
+            order,
+            limit,
+            offset,
+        } = top;
+        (query.filters, query.order, query.limit, query.offset) = (filters, order, limit, offset);
         Ok(query)
     }
+
+    /// The level of the embedded resource at `path` (empty when nothing was said).
+    pub fn level(&self, path: &[String]) -> Level {
+        self.nested
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, level)| level.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `a,b,c`: a list of plain names.
+fn parse_names(text: &str, what: &str) -> Result<Vec<String>, ParseError> {
+    text.split(',')
+        .map(|name| parse_name(name.trim().trim_matches('"'), what))
+        .collect()
 }
 
 fn parse_count(name: &str, value: &str) -> Result<u64, ParseError> {
@@ -276,18 +430,25 @@ fn unquote(text: &str) -> Result<String, ParseError> {
     Ok(out)
 }
 
-/// `[not.]op.value` (the right-hand side of `col=...`).
+/// `[not.]op[(modifier)].value` (the right-hand side of `col=...`).
 fn parse_condition(text: &str) -> Result<(bool, Op, Operand), ParseError> {
     let (negated, rest) = match text.strip_prefix("not.") {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let Some((op_text, value)) = rest.split_once('.') else {
+    let Some((op_text, value)) = split_operator(rest) else {
         return err(format!(
             "failed to parse filter ({text}): expected operator.value"
         ));
     };
-    let op = match op_text {
+    let (op_name, modifier) = match op_text.split_once('(') {
+        Some((name, modifier)) => match modifier.strip_suffix(')') {
+            Some(modifier) => (name, Some(modifier)),
+            None => return err(format!("unclosed \"(\" in operator \"{op_text}\"")),
+        },
+        None => (op_text, None),
+    };
+    let op = match op_name {
         "eq" => Op::Eq,
         "neq" => Op::Neq,
         "gt" => Op::Gt,
@@ -298,10 +459,57 @@ fn parse_condition(text: &str) -> Result<(bool, Op, Operand), ParseError> {
         "ilike" => Op::Ilike,
         "in" => Op::In,
         "is" => Op::Is,
+        "isdistinct" => Op::IsDistinct,
+        "match" => Op::Match,
+        "imatch" => Op::Imatch,
+        "cs" => Op::Contains,
+        "cd" => Op::ContainedIn,
+        "ov" => Op::Overlaps,
+        "sl" => Op::StrictlyLeft,
+        "sr" => Op::StrictlyRight,
+        "nxr" => Op::NotExtendRight,
+        "nxl" => Op::NotExtendLeft,
+        "adj" => Op::Adjacent,
+        "fts" => Op::Fts(Search::Query),
+        "plfts" => Op::Fts(Search::Plain),
+        "phfts" => Op::Fts(Search::Phrase),
+        "wfts" => Op::Fts(Search::Web),
         other => return err(format!("unknown filter operator \"{other}\"")),
     };
-    let operand = match op {
-        Op::Is => Operand::Is(match value.to_ascii_lowercase().as_str() {
+    let operand = match (op, modifier) {
+        (Op::Fts(_), language) => Operand::Search {
+            language: language
+                .map(|l| parse_name(l, "text search language"))
+                .transpose()?,
+            query: value.to_string(),
+        },
+        (
+            Op::Eq
+            | Op::Neq
+            | Op::Gt
+            | Op::Gte
+            | Op::Lt
+            | Op::Lte
+            | Op::Like
+            | Op::Ilike
+            | Op::Match
+            | Op::Imatch,
+            Some(quantifier @ ("any" | "all")),
+        ) => {
+            if !(value.starts_with('{') && value.ends_with('}')) {
+                return err(format!(
+                    "\"{op_text}\" takes a list in braces, not \"{value}\""
+                ));
+            }
+            Operand::Quantified {
+                all: quantifier == "all",
+                array: value.to_string(),
+            }
+        }
+        (_, Some(modifier)) => {
+            return err(format!("\"{op_name}\" takes no modifier \"({modifier})\""));
+        }
+        (Op::Is, None) => Operand::Is(match value.to_ascii_lowercase().as_str() {
             "null" => IsValue::Null,
             "not_null" => IsValue::NotNull,
             "true" => IsValue::True,
@@ -313,7 +521,7 @@ fn parse_condition(text: &str) -> Result<(bool, Op, Operand), ParseError> {
                 ));
             }
         }),
-        Op::In => {
+        (Op::In, None) => {
             let Some(inner) = value.strip_prefix('(').and_then(|v| v.strip_suffix(')')) else {
                 return err(format!(
                     "\"in\" takes a list in parentheses, not \"{value}\""
@@ -330,9 +538,22 @@ fn parse_condition(text: &str) -> Result<(bool, Op, Operand), ParseError> {
                 )
             }
         }
-        _ => Operand::One(unquote(value)?),
+        (_, None) => Operand::One(unquote(value)?),
     };
     Ok((negated, op, operand))
+}
+
+/// `op.value` or `op(modifier).value`: the operator ends at the first '.' outside
+/// parentheses (a language or quantifier holds none).
+fn split_operator(text: &str) -> Option<(&str, &str)> {
+    let close = text.find(')');
+    let dot = match close {
+        Some(close) if text[..close].contains('(') && !text[..text.find('(')?].contains('.') => {
+            close + 1 + text[close + 1..].find('.')?
+        }
+        _ => text.find('.')?,
+    };
+    Some((&text[..dot], &text[dot + 1..]))
 }
 
 /// The parenthesized body of `or=(...)` / `and=(...)`.
@@ -392,9 +613,8 @@ fn parse_select(text: &str) -> Result<Vec<SelectItem>, ParseError> {
             continue;
         }
         if item.contains('(') {
-            return err(format!(
-                "\"{item}\": embedding related tables is not supported here"
-            ));
+            items.push(SelectItem::Embed(parse_embed(item)?));
+            continue;
         }
         let (alias, rest) = match item.find(':') {
             Some(i) if !item[i..].starts_with("::") => {
@@ -416,6 +636,46 @@ fn parse_select(text: &str) -> Result<Vec<SelectItem>, ParseError> {
         return err("select is empty");
     }
     Ok(items)
+}
+
+/// `[...][alias:]target[!hint][!inner|!left](select)`.
+fn parse_embed(item: &str) -> Result<Embed, ParseError> {
+    let (Some(open), Some(inner)) = (item.find('('), item.strip_suffix(')')) else {
+        return err(format!("\"{item}\": an embedded resource ends with \")\""));
+    };
+    let (head, inner) = (&item[..open], &inner[open + 1..]);
+    let (spread, head) = match head.strip_prefix("...") {
+        Some(head) => (true, head),
+        None => (false, head),
+    };
+    let (alias, head) = match head.split_once(':') {
+        Some((alias, head)) => (Some(parse_name(alias, "alias")?), head),
+        None => (None, head),
+    };
+    let mut parts = head.split('!');
+    let target = parse_name(parts.next().unwrap_or_default(), "embedded resource")?;
+    let (mut hint, mut inner_join) = (None, false);
+    for part in parts {
+        match part {
+            "inner" => inner_join = true,
+            "left" => inner_join = false,
+            _ if hint.is_none() => hint = Some(parse_name(part, "embedding hint")?),
+            _ => return err(format!("\"{item}\": more than one embedding hint")),
+        }
+    }
+    let select = if inner.trim().is_empty() {
+        Vec::new()
+    } else {
+        parse_select(inner)?
+    };
+    Ok(Embed {
+        alias,
+        target,
+        hint,
+        inner: inner_join,
+        spread,
+        select,
+    })
 }
 
 /// A cast target: a plain type name, optionally an array of it.
@@ -514,6 +774,62 @@ mod tests {
     }
 
     #[test]
+    fn embeds_and_their_levels() {
+        let query = Query::parse(
+            &pairs(&[
+                (
+                    "select",
+                    "id,writer:authors!posts_author_fkey(name),comments!inner(id,likes(*)),...topics(label)",
+                ),
+                ("comments.order", "id.desc"),
+                ("comments.limit", "2"),
+                ("comments.likes.kind", "eq.heart"),
+                ("comments.not.or", "(id.eq.1,id.eq.2)"),
+                ("tags", "cs.{a,b}"),
+                ("title", "like(any).{A*,*b}"),
+                ("body", "wfts(english).cat dog"),
+            ]),
+            |_| false,
+        )
+        .expect("parses");
+        let SelectItem::Embed(writer) = &query.select[1] else {
+            panic!("an embed")
+        };
+        assert_eq!(writer.name(), "writer");
+        assert_eq!(writer.hint.as_deref(), Some("posts_author_fkey"));
+        let SelectItem::Embed(comments) = &query.select[2] else {
+            panic!("an embed")
+        };
+        assert!(comments.inner && !comments.spread);
+        assert!(matches!(&comments.select[1], SelectItem::Embed(e) if e.target == "likes"));
+        assert!(matches!(&query.select[3], SelectItem::Embed(e) if e.spread));
+        let level = query.level(&["comments".to_string()]);
+        assert_eq!((level.limit, level.filters.len()), (Some(2), 1));
+        assert!(level.order[0].descending);
+        assert_eq!(
+            query
+                .level(&["comments".into(), "likes".into()])
+                .filters
+                .len(),
+            1
+        );
+        assert_eq!(query.filters.len(), 3);
+        assert!(matches!(
+            &query.filters[1],
+            Filter::Condition {
+                op: Op::Like,
+                operand: Operand::Quantified { all: false, .. },
+                ..
+            }
+        ));
+        assert!(matches!(
+            &query.filters[2],
+            Filter::Condition { op: Op::Fts(Search::Web), operand: Operand::Search { language: Some(l), query }, .. }
+                if l == "english" && query == "cat dog"
+        ));
+    }
+
+    #[test]
     fn malformed_input_is_an_error_not_a_panic() {
         for (key, value) in [
             ("id", "eq"),
@@ -530,6 +846,13 @@ mod tests {
             ("order", "id.sideways"),
             ("limit", "-1"),
             ("x->>a->b", "eq.1"),
+            ("select", "id,authors(name"),
+            ("select", "authors!a!b(name)"),
+            ("select", "authors!(name)"),
+            ("id", "eq(any).1"),
+            ("id", "in(any).(1)"),
+            ("id", "fts(eng;lish).x"),
+            ("a.b.limit", "x"),
         ] {
             assert!(
                 Query::parse(&pairs(&[(key, value)]), |_| false).is_err(),
