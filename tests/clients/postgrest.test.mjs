@@ -158,3 +158,28 @@ test("embedded rows keep to their own table's policies", async () => {
   const { data } = await bob.from("comments").select("text, posts(title)");
   assert.deepEqual(data, [{ text: "bob was here", posts: null }], "bob does not see alice's post");
 });
+
+test("csv(), stripNulls(), planned and estimated counts; explain() refused as PostgREST's default refuses it", async () => {
+  const { db, ada } = await blog();
+  const csv = await db.from("posts").select("title, editor_id").order("title").csv();
+  assert.equal(csv.error, null);
+  assert.equal(csv.data, `title,editor_id\nCompilers,\nNotes,${(await db.from("authors").select("id").eq("name", "Grace")).data[0].id}`);
+
+  const stripped = await db.from("posts").select("title, editor_id").eq("title", "Compilers").stripNulls();
+  assert.equal(stripped.error, null);
+  assert.deepEqual(stripped.data, [{ title: "Compilers" }]);
+  const single = await db.from("posts").select("title, editor_id").eq("author_id", ada.id).single().stripNulls();
+  assert.deepEqual(single.data, { title: "Notes", editor_id: single.data.editor_id });
+  assert.ok(single.data.editor_id > 0);
+
+  const planned = await db.from("posts").select("id", { count: "planned" }).range(0, 0);
+  assert.equal(planned.error, null);
+  assert.equal(planned.data.length, 1);
+  assert.ok(Number.isInteger(planned.count), `planned count: ${planned.count}`);
+  const estimated = await db.from("posts").select("id", { count: "estimated" });
+  assert.ok(estimated.count >= 2, `estimated count: ${estimated.count}`);
+
+  const plan = await db.from("posts").select("id").explain();
+  assert.equal(plan.status, 406);
+  assert.equal(plan.error.code, "PGRST107");
+});

@@ -109,6 +109,32 @@ impl Db {
 
     /// Runs the request's statement as its caller in one transaction.
     pub async fn run(&self, request: &ApiRequest<'_>) -> Result<Vec<Row>, DbError> {
+        Ok(self.transaction(request, None).await?.0)
+    }
+
+    /// Like [`Db::run`], and `explain` (an `EXPLAIN (FORMAT JSON)` taking the same
+    /// parameters) after it in the same transaction and round trip: the planner's
+    /// estimate of the rows of its plan.
+    pub async fn run_and_estimate(
+        &self,
+        request: &ApiRequest<'_>,
+        explain: &str,
+    ) -> Result<(Vec<Row>, Option<i64>), DbError> {
+        let (rows, plan) = self.transaction(request, Some(explain)).await?;
+        let estimate = plan
+            .as_deref()
+            .and_then(|rows| rows.first())
+            .and_then(|row| row.try_get::<_, serde_json::Value>(0).ok())
+            .and_then(|plan| plan[0]["Plan"]["Plan Rows"].as_f64())
+            .map(|rows| rows as i64);
+        Ok((rows, estimate))
+    }
+
+    async fn transaction(
+        &self,
+        request: &ApiRequest<'_>,
+        explain: Option<&str>,
+    ) -> Result<(Vec<Row>, Option<Vec<Row>>), DbError> {
         let checkout = Checkout(Some(self.client().await?));
         let client = checkout.client();
         let begin = if request.read_only {
@@ -141,18 +167,26 @@ impl Db {
                 None => client.query_typed(request.sql, &typed).await,
             }
         };
-        let (begun, set, rows, ended) = tokio::join!(
+        let explained = async {
+            match explain {
+                Some(sql) => client.query_typed(sql, &typed).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (begun, set, rows, explained, ended) = tokio::join!(
             client.batch_execute(begin),
             client.query(&set_caller, &settings),
             statement,
+            explained,
             client.batch_execute(end),
         );
         checkout.finished();
         begun?;
         set?;
         let rows = rows?;
+        let explained = explained?;
         ended?;
-        Ok(rows)
+        Ok((rows, explained))
     }
 
     /// Like [`Db::run`], but `decide` sees the rows before the transaction ends and may

@@ -388,6 +388,200 @@ async fn writes_answer_counts_ranges_and_the_preferences_applied() {
 }
 
 #[tokio::test]
+async fn csv_forms_stripped_nulls_and_planned_counts() {
+    let sandbox = sandbox_with_blog().await;
+    let (alice, posts) = alices_blog(&sandbox).await;
+    let ada = posts[0]["author_id"].as_i64().expect("an id");
+
+    // A CSV body: a header line, quoting, NULL as null; the database casts the text.
+    let response = sandbox
+        .user(
+            &alice,
+            Method::POST,
+            "/rest/v1/posts?select=title,editor_id,views",
+        )
+        .header("content-type", "text/csv")
+        .header("prefer", "return=representation")
+        .body(format!(
+            "author_id,title,editor_id,views\n{ada},\"Hello, world\",NULL,3\n"
+        ))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!([{ "title": "Hello, world", "editor_id": null, "views": 3 }])
+    );
+    let (status, body) = send(
+        sandbox
+            .user(&alice, Method::POST, "/rest/v1/posts")
+            .header("content-type", "text/csv")
+            .body(format!("author_id,title\n{ada}\n")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("All lines must have same number of fields")
+        )
+    );
+
+    // Read back as CSV: the names, then each row as PostgreSQL writes a record.
+    let response = sandbox
+        .user(
+            &alice,
+            Method::GET,
+            "/rest/v1/posts?select=title,views&order=title",
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(
+        response.text().await.expect("text"),
+        "title,views\nBernoulli,0\nCompilers,0\n\"Hello, world\",3\nNotes,0"
+    );
+    let response = sandbox
+        .user(&alice, Method::GET, "/rest/v1/posts?id=eq.-1")
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.text().await.expect("text"), "\n");
+
+    // A form's fields, to a table and to a function.
+    let response = sandbox
+        .user(&alice, Method::POST, "/rest/v1/topics")
+        .header("prefer", "return=representation")
+        .form(&[("label", "from a form")])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body[0]["label"], "from a form");
+    let response = sandbox
+        .user(&alice, Method::POST, "/rest/v1/rpc/numbers")
+        .form(&[("n", "3")])
+        .send()
+        .await
+        .expect("answers");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body, json!([1, 2, 3]));
+    // A set of values as CSV: one column, named as PostgREST names it.
+    let response = sandbox
+        .user(&alice, Method::GET, "/rest/v1/rpc/numbers?n=2")
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.text().await.expect("text"), "pgrst_scalar\n1\n2");
+
+    // What PostgREST neither reads nor writes is refused, and nothing is written.
+    let (status, body) = send(
+        sandbox
+            .user(&alice, Method::POST, "/rest/v1/topics")
+            .header("content-type", "application/xml")
+            .body("<label>x</label>"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("Content-Type not acceptable: application/xml")
+        )
+    );
+    let (status, body) = send(
+        sandbox
+            .user(&alice, Method::GET, "/rest/v1/posts")
+            .header("accept", "text/html, application/vnd.pgrst.plan+json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(body["code"], "PGRST107");
+    assert_eq!(
+        body["message"],
+        "None of these media types are available: text/html, application/vnd.pgrst.plan+json"
+    );
+
+    // Nulls stripped, for an array and for one object.
+    let (_, body) = send(
+        sandbox
+            .user(
+                &alice,
+                Method::GET,
+                "/rest/v1/posts?select=title,editor_id&title=eq.Bernoulli",
+            )
+            .header("accept", "application/vnd.pgrst.array+json;nulls=stripped"),
+    )
+    .await;
+    assert_eq!(body, json!([{ "title": "Bernoulli" }]));
+    let response = sandbox
+        .user(
+            &alice,
+            Method::GET,
+            "/rest/v1/posts?select=title,editor_id&title=eq.Bernoulli",
+        )
+        .header("accept", "application/vnd.pgrst.object+json;nulls=stripped")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.pgrst.object+json; charset=utf-8"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body, json!({ "title": "Bernoulli" }));
+
+    // Planned counts are the planner's guess, a number; estimated ones never less
+    // than the rows there are.
+    let total = |prefer: &'static str, range: &'static str| {
+        let request = sandbox
+            .user(&alice, Method::GET, "/rest/v1/posts?select=id")
+            .header("prefer", prefer)
+            .header("range", range);
+        async move {
+            let response = request.send().await.expect("answers");
+            let range = response.headers()["content-range"]
+                .to_str()
+                .expect("text")
+                .to_string();
+            let (page, total) = range.split_once('/').expect("a total");
+            (
+                page.to_string(),
+                total.parse::<i64>().expect("a number of rows"),
+            )
+        }
+    };
+    let (page, planned) = total("count=planned", "0-1").await;
+    assert_eq!(page, "0-1");
+    assert!(planned >= 0);
+    let (_, estimated) = total("count=estimated", "0-1").await;
+    assert!(estimated >= 4, "{estimated}");
+    let (_, exact) = total("count=exact", "0-1").await;
+    assert_eq!(exact, 4);
+    // With the table's statistics fresh, the planner's guess is right.
+    sandbox
+        .database
+        .admin()
+        .await
+        .batch_execute("analyze public.posts")
+        .await
+        .expect("analyzing");
+    let (_, planned) = total("count=planned", "0-1").await;
+    assert_eq!(planned, 4);
+}
+
+#[tokio::test]
 async fn upserts_merge_or_ignore_duplicates_on_the_key_asked_for() {
     let sandbox = sandbox_with_blog().await;
     let (alice, _) = alices_blog(&sandbox).await;

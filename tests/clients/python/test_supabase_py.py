@@ -100,3 +100,17 @@ def test_embedding_upserts_and_updates_on_a_schema_of_ones_own():
     assert updated.data[0]["title"] == "Notes, revised"
     assert list(updated.data[0]).count("title") == 1
     assert updated.data[0]["author_id"] == ada["id"], "no column comes back null"
+
+
+def test_csv_and_planned_counts():
+    alice, _ = signed_up("py-csv")
+    ada = alice.table("authors").insert({"name": "Ada"}).execute().data[0]
+    alice.table("posts").insert([{"author_id": ada["id"], "title": t} for t in ("Notes", "Bernoulli")]).execute()
+
+    csv = alice.table("posts").select("title, views").order("title").csv().execute()
+    assert csv.data == "title,views\nBernoulli,0\nNotes,0"
+
+    planned = alice.table("posts").select("id", count="planned").limit(1).execute()
+    assert isinstance(planned.count, int)
+    assert len(planned.data) == 1
+    assert alice.table("posts").select("id", count="estimated").execute().count >= 2

@@ -63,6 +63,8 @@ pub enum RestError {
     MaxAffectedNotASet,
     #[error("Invalid schema: {0}")]
     UnacceptableSchema(String),
+    #[error("None of these media types are available: {}", .0.join(", "))]
+    UnacceptableMedia(Vec<String>),
     #[error("No API key found in request")]
     MissingApiKey,
     #[error("Invalid API key")]
@@ -173,6 +175,9 @@ impl RestError {
                 json!({ "code": "PGRST106", "details": null, "message": message,
                         "hint": "Only the following schemas are exposed: public" }),
             ),
+            RestError::UnacceptableMedia(_) => {
+                plain(StatusCode::NOT_ACCEPTABLE, "PGRST107", message)
+            }
             RestError::UnsafeWrite(_) => plain(StatusCode::BAD_REQUEST, "21000", message),
             RestError::MissingApiKey => (
                 StatusCode::UNAUTHORIZED,

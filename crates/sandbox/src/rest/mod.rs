@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`query`]: the query-string grammar (select, filters, order, paging).
+//! - [`media`]: `Accept` and `Content-Type`: JSON, one object, CSV, forms.
 //! - [`schema`]: what `public` holds, loaded at start and on `NOTIFY pgrst`.
 //! - [`sql`]: one SQL statement per request, values bound, names checked.
 //! - [`error`]: PostgREST's error bodies and statuses.
@@ -10,6 +11,7 @@
 //! ([`crate::db`]); PostgreSQL's grants and row-level security decide what it may do.
 
 pub mod error;
+pub mod media;
 pub mod query;
 pub mod schema;
 pub mod sql;
@@ -60,7 +62,7 @@ struct Prefer {
     representation: bool,
     /// `return=...` as given.
     returned: Option<&'static str>,
-    /// `count=...` as given: planned and estimated counts are exact here.
+    /// `count=...` as given.
     count: Option<&'static str>,
     resolution: Option<Resolution>,
     /// `missing=default` (true) or `missing=null`.
@@ -69,7 +71,10 @@ struct Prefer {
     rollback: Option<bool>,
     max_affected: Option<i64>,
     invalid: Vec<String>,
-    object: bool,
+    /// The answer's form, from `Accept`.
+    shape: Shape,
+    /// `Accept` named only media types PostgREST does not write.
+    unacceptable: Option<Vec<String>>,
     /// `Range: 0-19` (or `items=0-19`) as (offset, limit).
     range: Option<(u64, Option<u64>)>,
 }
@@ -95,10 +100,11 @@ impl Prefer {
                 prefer.take(item.trim());
             }
         }
-        prefer.object = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("application/vnd.pgrst.object"));
+        match media::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())) {
+            Ok(shape) => prefer.shape = shape,
+            Err(RestError::UnacceptableMedia(types)) => prefer.unacceptable = Some(types),
+            Err(_) => {}
+        }
         prefer.range = headers
             .get(header::RANGE)
             .and_then(|v| v.to_str().ok())
@@ -148,6 +154,9 @@ impl Prefer {
 
     /// `handling=strict` refuses a request with preferences it does not know.
     fn check(&self) -> Result<(), RestError> {
+        if let Some(types) = &self.unacceptable {
+            return Err(RestError::UnacceptableMedia(types.clone()));
+        }
         if self.strict == Some(true) && !self.invalid.is_empty() {
             return Err(RestError::InvalidPreferences(self.invalid.clone()));
         }
@@ -209,11 +218,24 @@ impl Prefer {
     }
 
     fn shape(&self) -> Shape {
-        if self.object {
-            Shape::Object
-        } else {
-            Shape::Array
-        }
+        self.shape
+    }
+
+    /// `Accept: application/vnd.pgrst.object+json`: exactly one row.
+    fn singular(&self) -> bool {
+        matches!(self.shape, Shape::Object { .. })
+    }
+
+    /// Whether the rows are counted: `count=exact`, and `count=estimated`, which
+    /// is exact here (the sandbox sets no `db-max-rows`) unless the planner guesses more.
+    fn exact_count(&self) -> bool {
+        matches!(self.count, Some("count=exact" | "count=estimated"))
+    }
+
+    /// Whether a read asks the planner for its rows' number: `count=planned`, and
+    /// `count=estimated`, which answers the larger of the two as PostgREST does.
+    fn planned_count(&self) -> bool {
+        matches!(self.count, Some("count=planned" | "count=estimated"))
     }
 
     fn finish(&self) -> Finish {
@@ -282,9 +304,10 @@ impl Written {
     }
 }
 
-/// A response with PostgREST's headers: the JSON body (none for 204),
-/// `Content-Range`, `Preference-Applied`.
+/// A response with PostgREST's headers: the body (none for 204) as the media type
+/// negotiated, `Content-Range`, `Preference-Applied`.
 fn respond(
+    prefer: &Prefer,
     status: StatusCode,
     body: Option<String>,
     range: Option<String>,
@@ -296,7 +319,7 @@ fn respond(
     if has_body {
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
+            HeaderValue::from_static(media::content_type(prefer.shape())),
         );
     }
     for (name, value) in [
@@ -321,31 +344,6 @@ fn content_range(offset: u64, page: i64, total: Option<i64>) -> String {
 }
 
 /// Runs `statement` as the caller, answering the rows or PostgREST's error.
-async fn run(
-    state: &AppState,
-    caller: &Caller,
-    (method, path): (&Method, &str),
-    read_only: bool,
-    finish: Finish,
-    statement: &Statement,
-) -> Result<Vec<Row>, RestError> {
-    let request = ApiRequest {
-        caller,
-        method: method.as_str(),
-        path,
-        read_only,
-        finish,
-        sql: &statement.sql,
-        params: &statement.params,
-        repeated: false,
-    };
-    state
-        .db
-        .run(&request)
-        .await
-        .map_err(|source| db_error(caller, source))
-}
-
 fn db_error(caller: &Caller, source: DbError) -> RestError {
     RestError::Db {
         source,
@@ -371,7 +369,7 @@ async fn run_write(
         params: &statement.params,
         repeated: false,
     };
-    let single = prefer.object && prefer.representation;
+    let single = prefer.singular() && prefer.representation;
     let max_affected = prefer.max_affected();
     let decided = state
         .db
@@ -429,6 +427,8 @@ struct TableRequest {
     name: String,
     prefer: Prefer,
     query: Query,
+    /// The body's `Content-Type`, as given.
+    content_type: Option<String>,
 }
 
 impl FromRequestParts<Arc<AppState>> for TableRequest {
@@ -452,6 +452,7 @@ impl FromRequestParts<Arc<AppState>> for TableRequest {
             name,
             prefer,
             query: Query::parse(&pairs(parts.uri.query()), |_| false)?,
+            content_type: content_type(parts).map(str::to_string),
         })
     }
 }
@@ -465,6 +466,19 @@ impl TableRequest {
     fn path(&self) -> String {
         format!("/{}", self.name)
     }
+
+    /// The objects the body holds, read as its `Content-Type` says.
+    fn objects(&self, body: &Bytes) -> Result<Vec<serde_json::Map<String, Value>>, RestError> {
+        let content_type = self.content_type.as_deref();
+        media::objects(media::Payload::of(content_type), content_type, body)
+    }
+}
+
+fn content_type(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 async fn read(
@@ -477,19 +491,31 @@ async fn read(
         &request.schema,
         request.relation(),
         &request.query,
-        prefer.count.is_some(),
+        prefer.exact_count(),
         prefer.shape(),
     )?;
-    let rows = run(
-        &state,
-        &request.caller,
-        (&request.method, &request.path()),
-        true,
-        Finish::Commit,
-        &statement,
-    )
-    .await?;
-    page_response(&request.query, prefer, Operation::Read, rows)
+    let path = request.path();
+    let api = ApiRequest {
+        caller: &request.caller,
+        method: request.method.as_str(),
+        path: &path,
+        read_only: true,
+        finish: Finish::Commit,
+        sql: &statement.sql,
+        params: &statement.params,
+        repeated: false,
+    };
+    let (rows, estimate) = match statement.explain.as_deref() {
+        Some(explain) if prefer.planned_count() => state.db.run_and_estimate(&api, explain).await,
+        _ => state.db.run(&api).await.map(|rows| (rows, None)),
+    }
+    .map_err(|source| db_error(&request.caller, source))?;
+    let total = match prefer.count {
+        Some("count=planned") => estimate,
+        Some("count=estimated") => outcome(&rows).0.max(estimate),
+        _ => outcome(&rows).0,
+    };
+    page_response(&request.query, prefer, Operation::Read, &rows, total)
 }
 
 /// A read's answer: the body, its `Content-Range`, 206 for part of a counted set.
@@ -497,9 +523,10 @@ fn page_response(
     query: &Query,
     prefer: &Prefer,
     operation: Operation,
-    rows: Vec<Row>,
+    rows: &[Row],
+    total: Option<i64>,
 ) -> Result<Response, RestError> {
-    let (total, page, body) = outcome(&rows);
+    let (_, page, body) = outcome(rows);
     let offset = query.offset.unwrap_or(0);
     if let Some(total) = total
         && total > 0
@@ -507,7 +534,7 @@ fn page_response(
     {
         return Err(RestError::RangeNotSatisfiable { total });
     }
-    if prefer.object && page != 1 {
+    if prefer.singular() && page != 1 {
         return Err(RestError::NotSingular { rows: page });
     }
     // Part of a counted set: 206, as PostgREST answers.
@@ -518,6 +545,7 @@ fn page_response(
         _ => StatusCode::OK,
     };
     Ok(respond(
+        prefer,
         status,
         Some(body.unwrap_or_else(|| "null".into())),
         Some(content_range(offset, page, total)),
@@ -525,36 +553,15 @@ fn page_response(
     ))
 }
 
-/// The objects of a JSON body (one object, or an array of them).
-fn objects(body: &Bytes) -> Result<Vec<serde_json::Map<String, Value>>, RestError> {
-    let shape_error =
-        || RestError::InvalidBody("Expected a JSON object or an array of objects".into());
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| RestError::InvalidBody(format!("Empty or invalid json: {e}")))?;
-    let items = match value {
-        Value::Object(map) => return Ok(vec![map]),
-        Value::Array(items) => items,
-        _ => return Err(shape_error()),
-    };
-    items
-        .into_iter()
-        .map(|item| match item {
-            Value::Object(map) => Ok(map),
-            _ => Err(shape_error()),
-        })
-        .collect()
-}
-
 /// An insert's rows, grouped by the columns they give. Without `columns=`, every
 /// object must have the same keys (PGRST102). With it, those are the columns; a key
 /// an object lacks is null, or with `missing=default` the column's default (its
 /// objects then go in a group of their own).
 fn insert_rows(
-    body: &Bytes,
+    objects: Vec<serde_json::Map<String, Value>>,
     columns: Option<&[String]>,
     missing_default: bool,
 ) -> Result<sql::Rows, RestError> {
-    let objects = objects(body)?;
     let mut groups: Vec<(Vec<String>, Vec<Value>)> = Vec::new();
     for object in objects {
         let mut keys: Vec<String> = match columns {
@@ -603,11 +610,11 @@ fn write_response(
     let applied = prefer.applied(operation);
     if prefer.representation {
         let body = written.body.unwrap_or_else(|| "[]".into());
-        respond(status, Some(body), Some(range), applied)
+        respond(prefer, status, Some(body), Some(range), applied)
     } else if matches!(operation, Operation::Insert { .. }) {
-        respond(status, None, Some(range), applied)
+        respond(prefer, status, None, Some(range), applied)
     } else {
-        respond(StatusCode::NO_CONTENT, None, Some(range), applied)
+        respond(prefer, StatusCode::NO_CONTENT, None, Some(range), applied)
     }
 }
 
@@ -618,7 +625,7 @@ async fn insert(
 ) -> Result<Response, RestError> {
     let (prefer, query, relation) = (&request.prefer, &request.query, request.relation());
     let rows = insert_rows(
-        &body,
+        request.objects(&body)?,
         query.columns.as_deref(),
         prefer.missing_default == Some(true),
     )?;
@@ -658,7 +665,7 @@ async fn insert(
     } else {
         StatusCode::CREATED
     };
-    let total = prefer.count.map(|_| written.count);
+    let total = prefer.exact_count().then_some(written.count);
     let range = content_range(0, 0, total);
     Ok(write_response(prefer, operation, status, written, range))
 }
@@ -671,8 +678,9 @@ async fn update(
     if request.query.filters.is_empty() {
         return Err(RestError::UnsafeWrite("UPDATE"));
     }
-    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(&body) else {
-        return Err(RestError::InvalidBody("PATCH takes one JSON object".into()));
+    let mut objects = request.objects(&body)?;
+    let (Some(object), None) = (objects.pop(), objects.pop()) else {
+        return Err(RestError::InvalidBody("PATCH takes one object".into()));
     };
     let prefer = &request.prefer;
     let written = if object.is_empty() {
@@ -694,7 +702,11 @@ async fn update(
         )?;
         run_write(&state, &request, &statement).await?
     };
-    let range = content_range(0, written.count, prefer.count.map(|_| written.count));
+    let range = content_range(
+        0,
+        written.count,
+        prefer.exact_count().then_some(written.count),
+    );
     Ok(write_response(
         prefer,
         Operation::Update,
@@ -719,7 +731,7 @@ async fn delete(
         returning(prefer),
     )?;
     let written = run_write(&state, &request, &statement).await?;
-    let range = content_range(0, 0, prefer.count.map(|_| written.count));
+    let range = content_range(0, 0, prefer.exact_count().then_some(written.count));
     Ok(write_response(
         prefer,
         Operation::Delete,
@@ -735,8 +747,8 @@ struct RpcRequest {
     method: Method,
     name: String,
     prefer: Prefer,
-    /// The body is `text/plain` (for a function of one unnamed text argument).
-    plain_text: bool,
+    /// What the body is: named arguments in JSON or a form, or the argument itself.
+    payload: media::Payload,
 }
 
 impl FromRequestParts<Arc<AppState>> for RpcRequest {
@@ -749,17 +761,12 @@ impl FromRequestParts<Arc<AppState>> for RpcRequest {
         let (caller, name) = caller_and_name(parts, state).await?;
         let prefer = Prefer::from(&parts.headers);
         prefer.check()?;
-        let plain_text = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/plain"));
         Ok(Self {
             caller,
             method: parts.method.clone(),
             name,
             prefer,
-            plain_text,
+            payload: media::Payload::of(content_type(parts)),
         })
     }
 }
@@ -779,8 +786,10 @@ async fn call_post(
 ) -> Result<Response, RestError> {
     let query = Query::parse(&pairs(raw.as_deref()), |_| false)?;
     let text = String::from_utf8_lossy(&body).into_owned();
-    let body = if request.plain_text {
+    let body = if request.payload == media::Payload::Text {
         Body::Whole(text)
+    } else if request.payload == media::Payload::Form {
+        Body::Named(media::form_object(&body))
     } else if body.iter().all(u8::is_ascii_whitespace) {
         Body::Named(serde_json::Map::new())
     } else {
@@ -908,10 +917,10 @@ async fn call(
         method,
         name,
         prefer,
-        plain_text,
+        payload,
     } = request;
     let schema = state.schema();
-    let function = resolve(&schema, &name, &body, plain_text)?;
+    let function = resolve(&schema, &name, &body, payload == media::Payload::Text)?;
     if via_get && !function.read_only {
         return Err(RestError::VolatileGet);
     }
@@ -936,7 +945,7 @@ async fn call(
         function,
         arguments,
         &query,
-        prefer.count.is_some(),
+        prefer.exact_count(),
         prefer.shape(),
     )?;
     let path = format!("/rpc/{name}");
@@ -964,16 +973,26 @@ async fn call(
         .unwrap_or_else(|refused| refused)?;
     let applied = prefer.applied(Operation::Call);
     match function.returns {
-        Returns::Void => Ok(respond(StatusCode::NO_CONTENT, None, None, applied)),
+        Returns::Void => Ok(respond(
+            &prefer,
+            StatusCode::NO_CONTENT,
+            None,
+            None,
+            applied,
+        )),
         Returns::Scalar | Returns::Row => {
             let (_, _, body) = outcome(&rows);
             Ok(respond(
+                &prefer,
                 StatusCode::OK,
                 Some(body.unwrap_or_else(|| "null".into())),
                 Some(content_range(0, 1, None)),
                 applied,
             ))
         }
-        Returns::Rows | Returns::Values => page_response(&query, &prefer, Operation::Call, rows),
+        Returns::Rows | Returns::Values => {
+            let total = outcome(&rows).0;
+            page_response(&query, &prefer, Operation::Call, &rows, total)
+        }
     }
 }

@@ -29,13 +29,30 @@ const SOURCE: &str = "_s";
 pub struct Statement {
     pub sql: String,
     pub params: Vec<String>,
+    /// For a read: `EXPLAIN` of the rows it counts, with the same parameters, whose
+    /// plan's row estimate is a planned count.
+    pub explain: Option<String>,
 }
 
-/// Whether the body is every row (an array) or exactly one (an object).
+/// What the body is: every row (a JSON array, or CSV) or exactly one (an object).
+/// `strip_nulls` leaves out keys whose value is null.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
-    Array,
-    Object,
+    Array {
+        strip_nulls: bool,
+    },
+    Object {
+        strip_nulls: bool,
+    },
+    /// A header line of the columns' names, then each row's columns as PostgreSQL
+    /// writes a record (quoted where needed), as PostgREST writes CSV.
+    Csv,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape::Array { strip_nulls: false }
+    }
 }
 
 pub fn quote_ident(name: &str) -> String {
@@ -128,6 +145,7 @@ impl<'a> Builder<'a> {
         Ok(Statement {
             sql,
             params: self.params,
+            explain: None,
         })
     }
 
@@ -585,13 +603,24 @@ fn page(limit: Option<u64>, offset: Option<u64>) -> String {
 
 fn body(shape: Shape) -> &'static str {
     match shape {
-        Shape::Array => "coalesce(json_agg(_r), '[]')::text",
-        Shape::Object => "(json_agg(_r) -> 0)::text",
+        Shape::Array { strip_nulls: false } => "coalesce(json_agg(_r), '[]')::text",
+        Shape::Array { strip_nulls: true } => {
+            "coalesce(json_strip_nulls(json_agg(_r)), '[]')::text"
+        }
+        Shape::Object { strip_nulls: false } => "(json_agg(_r) -> 0)::text",
+        Shape::Object { strip_nulls: true } => "json_strip_nulls(json_agg(_r) -> 0)::text",
+        // The names from the first row; no rows, no names (PostgREST answers a lone
+        // line break then too).
+        Shape::Csv => {
+            "coalesce((select string_agg(_k, ',') from json_object_keys(json_agg(_r) -> 0) _k), '') \
+             || chr(10) || coalesce(string_agg(substring(_r::text, 2, length(_r::text) - 2), chr(10)), '')"
+        }
     }
 }
 
 /// The outer query over the rows of `relation` in `source` (a FROM item aliased
-/// `_s`), filtered and paged.
+/// `_s`), filtered and paged; and the rows it counts, `FROM ... WHERE ...` without
+/// the page (for the planner's estimate of their number).
 fn read(
     builder: &mut Builder<'_>,
     relation: &Relation,
@@ -599,7 +628,7 @@ fn read(
     query: &Query,
     count: bool,
     shape: Shape,
-) -> Result<String, RestError> {
+) -> Result<(String, String), RestError> {
     let (scope, parts) = builder.level(
         relation,
         SOURCE,
@@ -614,21 +643,25 @@ fn read(
     conditions.extend(parts.conditions);
     let filters = conditions.join(" and ");
     let order = builder.order(&scope, &query.order)?;
-    let total = if !count {
-        "null::bigint".into()
-    } else if inner || filters_use_embeds {
-        format!("(select count(*) from {} where {filters})", parts.from)
+    let counted = if inner || filters_use_embeds {
+        format!("{} where {filters}", parts.from)
     } else {
         // Left joins of embeds neither add nor remove rows: count without them.
-        format!("(select count(*) from {source} where {filters})")
+        format!("{source} where {filters}")
     };
-    Ok(format!(
+    let total = if count {
+        format!("(select count(*) from {counted})")
+    } else {
+        "null::bigint".into()
+    };
+    let sql = format!(
         "select {total}, count(*), {body} from (select {} from {} where {filters}{order}{page}) _r",
         parts.select,
         parts.from,
         body = body(shape),
         page = page(query.limit, query.offset),
-    ))
+    );
+    Ok((sql, counted))
 }
 
 fn filters_name_embeds(scope: &Scope<'_>, filters: &[Filter]) -> bool {
@@ -648,8 +681,10 @@ pub fn select(
 ) -> Result<Statement, RestError> {
     let mut builder = Builder::new(schema, query);
     let source = format!("{} {SOURCE}", table(&relation.name));
-    let sql = read(&mut builder, relation, &source, query, count, shape)?;
-    builder.finish(sql)
+    let (sql, counted) = read(&mut builder, relation, &source, query, count, shape)?;
+    let mut statement = builder.finish(sql)?;
+    statement.explain = Some(format!("explain (format json) select 1 from {counted}"));
+    Ok(statement)
 }
 
 /// What a write answers.
@@ -933,20 +968,24 @@ pub fn call(
             } else {
                 "null::bigint"
             };
+            // Each value alone in JSON; in CSV a column named as PostgREST names it.
+            let body = match shape {
+                Shape::Csv => body(shape),
+                _ => "coalesce(json_agg(_r.pgrst_scalar), '[]')::text",
+            };
             format!(
                 "with _call as materialized (select _f.v from {from_args}lateral {name}({named}) _f(v)) \
-                 select {total}, count(*), coalesce(json_agg(_r.v), '[]')::text from (select v from _call{}) _r",
+                 select {total}, count(*), {body} from (select v as pgrst_scalar from _call{}) _r",
                 page(query.limit, query.offset)
             )
         }
         Returns::Row | Returns::Rows => {
-            let shape = if function.returns == Returns::Row {
-                Shape::Object
-            } else {
-                shape
+            let shape = match (function.returns, shape) {
+                (Returns::Row, Shape::Array { strip_nulls }) => Shape::Object { strip_nulls },
+                _ => shape,
             };
             // Materialized, so the count and the page read one call of the function.
-            let read = read(
+            let (read, _) = read(
                 &mut builder,
                 &function.result,
                 &format!("_call {SOURCE}"),
