@@ -183,3 +183,18 @@ test("csv(), stripNulls(), planned and estimated counts; explain() refused as Po
   assert.equal(plan.status, 406);
   assert.equal(plan.error.code, "PGRST107");
 });
+
+test("computed fields; maxAffected() refuses a write over the limit and keeps nothing of it", async () => {
+  const { db, posts } = await blog();
+  const computed = await db.from("posts").select("title, title_length").eq("id", posts[0].id);
+  assert.equal(computed.error, null);
+  assert.deepEqual(computed.data, [{ title: "Notes", title_length: 5 }]);
+
+  const refused = await db.from("posts").update({ views: 100 }).gte("views", 0).maxAffected(1);
+  assert.equal(refused.error?.code, "PGRST124");
+  const { data: untouched } = await db.from("posts").select("id").eq("views", 100);
+  assert.deepEqual(untouched, []);
+  const allowed = await db.from("posts").update({ views: 1 }).eq("id", posts[0].id).maxAffected(1).select("views");
+  assert.equal(allowed.error, null);
+  assert.deepEqual(allowed.data, [{ views: 1 }]);
+});
