@@ -343,7 +343,7 @@ fn content_range(offset: u64, page: i64, total: Option<i64>) -> String {
     }
 }
 
-/// Runs `statement` as the caller, answering the rows or PostgREST's error.
+/// A database error as PostgREST reports it to this caller.
 fn db_error(caller: &Caller, source: DbError) -> RestError {
     RestError::Db {
         source,
