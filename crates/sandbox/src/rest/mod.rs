@@ -102,8 +102,7 @@ impl Prefer {
         }
         match media::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())) {
             Ok(shape) => prefer.shape = shape,
-            Err(RestError::UnacceptableMedia(types)) => prefer.unacceptable = Some(types),
-            Err(_) => {}
+            Err(types) => prefer.unacceptable = Some(types),
         }
         prefer.range = headers
             .get(header::RANGE)
