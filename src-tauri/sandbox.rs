@@ -42,6 +42,7 @@ impl LocalSandbox {
             port,
             jwt_expiry: 3600,
             refresh_reuse_interval: 10.0,
+            redirect_urls: Vec::new(),
             seed_users: Vec::new(),
         })
         .await

@@ -5,7 +5,8 @@
 -- What it provides, as Supabase defines it:
 --   * the API roles anon, authenticated, service_role (BYPASSRLS) and the login role
 --     authenticator that the REST server connects as and switches from;
---   * the auth schema: users, identities, sessions, refresh_tokens, one_time_tokens, and
+--   * the auth schema: users, identities, sessions, refresh_tokens, one_time_tokens,
+--     flow_state (sign-ins with PKCE between their redirect and the code's exchange), and
 --     auth.uid(), auth.role(), auth.email(), auth.jwt() reading the request's JWT claims
 --     from the `request.jwt.claims` setting, the way PostgREST passes them;
 --   * Supabase's grants on the public schema (the API roles get everything by default,
@@ -128,7 +129,28 @@ create table if not exists auth.one_time_tokens (
   unique (user_id, token_type)
 );
 
+-- A PKCE sign-in between the browser's redirect and the code's exchange, as GoTrue's
+-- auth.flow_state: the challenge, and once the provider has answered, the user and the
+-- one-use auth code.
+create table if not exists auth.flow_state (
+  id uuid primary key,
+  user_id uuid references auth.users (id) on delete cascade,
+  auth_code text,
+  code_challenge_method text,
+  code_challenge text,
+  provider_type text not null,
+  provider_access_token text,
+  provider_refresh_token text,
+  created_at timestamptz,
+  updated_at timestamptz,
+  authentication_method text not null,
+  auth_code_issued_at timestamptz,
+  referrer text
+);
+create index if not exists idx_auth_code on auth.flow_state (auth_code);
+
 alter table auth.users owner to supabase_auth_admin;
+alter table auth.flow_state owner to supabase_auth_admin;
 alter table auth.identities owner to supabase_auth_admin;
 alter table auth.sessions owner to supabase_auth_admin;
 alter table auth.refresh_tokens owner to supabase_auth_admin;

@@ -6,8 +6,8 @@
 //!   PostgreSQL it starts or is given, the bootstrap and migrations, the HTTP server,
 //!   a clean stop.
 //! - [`app`]: the HTTP routes over an [`AppState`]: `/auth/v1` ([`auth`]),
-//!   `/rest/v1` ([`rest`]), `/realtime/v1` ([`realtime`]) and `/inbox` (the local
-//!   mail catcher).
+//!   `/rest/v1` ([`rest`]), `/realtime/v1` ([`realtime`]), `/inbox` (the local
+//!   mail catcher) and `/oauth/sandbox` (a local OAuth provider).
 //! - [`db`]: runs each API request as its caller, the way PostgREST does.
 //! - [`keys`]: the JWT secret, the API keys and access tokens.
 //! - [`testing`] (feature `testing`): a real sandbox per test, for every crate's tests.
@@ -40,6 +40,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Settings {
     /// Where clients reach the sandbox, e.g. `http://127.0.0.1:54321`.
     pub api_url: String,
+    /// Where a sign-in through a provider ends when its `redirect_to` is not allowed
+    /// (GoTrue's `SITE_URL`): the sandbox itself.
+    pub site_url: String,
+    /// Globs of the other `redirect_to` URLs a sign-in may end at (GoTrue's
+    /// `URI_ALLOW_LIST`); loopback IP addresses on any port need none.
+    pub redirect_urls: Vec<String>,
     /// Access-token lifetime in seconds.
     pub jwt_expiry: u64,
     /// Seconds a rotated refresh token may still be presented without revoking the
@@ -57,6 +63,8 @@ pub struct AppState {
     pub auth_db: Db,
     pub settings: Settings,
     pub inbox: auth::inbox::Inbox,
+    /// The sandbox OAuth provider's codes on their way to the callback.
+    pub provider: auth::provider::Codes,
     /// Realtime's subscribers.
     pub realtime: Arc<realtime::hub::Hub>,
     /// Swapped whole on a reload; never held across an await.
@@ -71,6 +79,7 @@ impl AppState {
             auth_db,
             settings,
             inbox: auth::inbox::Inbox::default(),
+            provider: auth::provider::Codes::default(),
             realtime: Arc::default(),
             schema: RwLock::new(Arc::new(schema)),
         }
@@ -151,6 +160,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .nest("/rest/v1", rest::router())
         .nest("/realtime/v1", realtime::router())
         .route("/inbox", get(auth::inbox::list))
+        .route(
+            auth::provider::AUTHORIZE_PATH,
+            get(auth::provider::page).post(auth::provider::decide),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -48,6 +48,9 @@ pub struct Options {
     pub port: u16,
     pub jwt_expiry: u64,
     pub refresh_reuse_interval: f64,
+    /// Globs of the URLs other than loopback ones that a sign-in through a provider
+    /// may redirect to (Supabase's "Redirect URLs").
+    pub redirect_urls: Vec<String>,
     /// Confirmed users to create at start (email, password), if missing.
     pub seed_users: Vec<(String, String)>,
 }
@@ -331,6 +334,8 @@ pub async fn start(options: Options) -> Result<Running, SandboxError> {
         pid: std::process::id(),
     };
     let settings = Settings {
+        site_url: api_url.clone(),
+        redirect_urls: options.redirect_urls.clone(),
         api_url,
         jwt_expiry: options.jwt_expiry,
         refresh_reuse_interval: options.refresh_reuse_interval,
@@ -372,9 +377,17 @@ async fn seed_user(state: &AppState, email: &str, password: &str) -> Result<(), 
         return Ok(());
     }
     let hash = bcrypt::hash(password, bcrypt::DEFAULT_COST).map_err(|e| failed(e.to_string()))?;
-    store::create_user(&client, email, Some(&hash), true, &json!({}), &json!({}))
-        .await
-        .map_err(|e| failed(e.message))?;
+    store::create_user(
+        &client,
+        email,
+        Some(&hash),
+        true,
+        &json!({}),
+        &json!({}),
+        store::Identity::EMAIL,
+    )
+    .await
+    .map_err(|e| failed(e.message))?;
     tracing::info!(email, "seeded a confirmed user");
     Ok(())
 }

@@ -73,6 +73,7 @@ impl TestSandbox {
             port: 0,
             jwt_expiry: 3600,
             refresh_reuse_interval: 10.0,
+            redirect_urls: Vec::new(),
             seed_users: Vec::new(),
         };
         configure(&mut options);
@@ -184,6 +185,61 @@ impl TestSandbox {
                 .json(&json!({ "refresh_token": refresh_token })),
         )
         .await
+    }
+
+    /// Does what a browser does with a sign-in's `authorize_url` (from
+    /// `/auth/v1/authorize`): on the sandbox provider's consent page, signs in as
+    /// `email`, or declines when it is `None`. Answers where the browser is sent at the
+    /// end (the app's redirect URL, with the code or the error), not following it.
+    pub async fn consent(&self, authorize_url: &str, email: Option<&str>) -> String {
+        let browser = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        let location = |response: &Response| {
+            response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("a redirect, got {}", response.status()))
+                .to_string()
+        };
+        let to_provider = browser.get(authorize_url).send().await.expect("authorize");
+        let page_url = location(&to_provider);
+        let page = browser
+            .get(&page_url)
+            .send()
+            .await
+            .expect("the consent page");
+        assert_eq!(page.status(), StatusCode::OK, "the consent page opens");
+        let state = page_url
+            .split_once("state=")
+            .map(|(_, s)| s.to_string())
+            .expect("the page's state");
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("state", &state);
+        match email {
+            Some(email) => form
+                .append_pair("email", email)
+                .append_pair("decision", "allow"),
+            None => form.append_pair("decision", "deny"),
+        };
+        let decided = browser
+            .post(&page_url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form.finish())
+            .send()
+            .await
+            .expect("the consent form");
+        let callback = browser
+            .get(location(&decided))
+            .send()
+            .await
+            .expect("the callback");
+        location(&callback)
     }
 
     /// Calls a job function as `session`'s user.

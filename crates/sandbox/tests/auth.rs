@@ -327,3 +327,227 @@ async fn admin_endpoints_need_the_service_role_key() {
         .get(0);
     assert_eq!(jobs, 0, "the user's jobs went with the user");
 }
+
+/// A PKCE verifier and its S256 challenge, made as a client makes them.
+fn pkce_pair() -> (String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn query_value(url: &str, key: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test]
+async fn oauth_with_pkce_signs_in_through_the_sandbox_provider_once_per_code() {
+    let sandbox = TestSandbox::start().await;
+    let (_, settings) = send(sandbox.anon(Method::GET, "/auth/v1/settings")).await;
+    assert_eq!(settings["external"]["sandbox"], true, "{settings}");
+
+    // An existing password user signs in through the provider with the same address:
+    // one user, the provider's identity linked to them.
+    let address = email("oauth");
+    let existing = sandbox.sign_up(&address, "correct horse").await;
+
+    let (verifier, challenge) = pkce_pair();
+    let redirect = "http://127.0.0.1:9/callback?state=app-nonce";
+    let authorize = |challenge: &str, redirect: &str| {
+        let mut url = format!("{}?", sandbox.url("/auth/v1/authorize"));
+        url.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .append_pair("provider", "sandbox")
+                .append_pair("redirect_to", redirect)
+                .append_pair("code_challenge", challenge)
+                .append_pair("code_challenge_method", "s256")
+                .finish(),
+        );
+        url
+    };
+    let landed = sandbox
+        .consent(
+            &authorize(&challenge, redirect),
+            Some(&address.to_uppercase()),
+        )
+        .await;
+    assert!(
+        landed.starts_with("http://127.0.0.1:9/callback?"),
+        "{landed}"
+    );
+    assert_eq!(query_value(&landed, "state").as_deref(), Some("app-nonce"));
+    let code = query_value(&landed, "code").expect("a code in the redirect");
+
+    let exchange = |code: &str, verifier: &str| {
+        sandbox
+            .anon(Method::POST, "/auth/v1/token?grant_type=pkce")
+            .json(&json!({ "auth_code": code, "code_verifier": verifier }))
+    };
+    let (status, body) = send(exchange(
+        &code,
+        "not-the-verifier-not-the-verifier-not-the-ver",
+    ))
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_code_verifier"))
+    );
+    let (status, session) = send(exchange(&code, &verifier)).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(
+        session["user"]["id"].as_str(),
+        Some(existing.user_id.as_str())
+    );
+    let providers: Vec<&str> = session["user"]["identities"]
+        .as_array()
+        .expect("identities")
+        .iter()
+        .filter_map(|i| i["provider"].as_str())
+        .collect();
+    assert!(
+        providers.contains(&"sandbox") && providers.contains(&"email"),
+        "{providers:?}"
+    );
+    let claims = sandbox_claims(session["access_token"].as_str().expect("a token"));
+    assert_eq!(claims["amr"][0]["method"], "oauth");
+    assert_eq!(claims["aal"], "aal1");
+    let (status, _) = send(sandbox.user(
+        &jobdeck_sandbox::testing::Session::from_json(&session),
+        Method::GET,
+        "/auth/v1/user",
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "the session is a real one");
+
+    let (status, body) = send(exchange(&code, &verifier)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("flow_state_not_found")),
+        "a code is used once"
+    );
+    let (status, body) = send(exchange("", &verifier)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("validation_failed"))
+    );
+
+    // A code exchanged after the flow's five minutes is refused.
+    let (verifier, challenge) = pkce_pair();
+    let landed = sandbox
+        .consent(&authorize(&challenge, redirect), Some(&email("late")))
+        .await;
+    let code = query_value(&landed, "code").expect("a code");
+    sandbox
+        .database
+        .admin()
+        .await
+        .execute(
+            "update auth.flow_state set auth_code_issued_at = now() - interval '301 seconds'
+              where auth_code = $1",
+            &[&code],
+        )
+        .await
+        .expect("ages the flow");
+    let (status, body) = send(exchange(&code, &verifier)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("flow_state_expired"))
+    );
+
+    // Declining on the provider's page comes back as GoTrue's OAuth error.
+    let (_, challenge) = pkce_pair();
+    let landed = sandbox
+        .consent(&authorize(&challenge, redirect), None)
+        .await;
+    assert_eq!(
+        query_value(&landed, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert!(
+        query_value(&landed, "error_description").is_some(),
+        "{landed}"
+    );
+    assert_eq!(query_value(&landed, "code"), None);
+
+    // A redirect the project does not allow ends at the site URL, never there.
+    let (_, challenge) = pkce_pair();
+    let landed = sandbox
+        .consent(
+            &authorize(&challenge, "https://elsewhere.example/steal"),
+            Some(&email("redirected")),
+        )
+        .await;
+    assert!(
+        landed.starts_with(&format!("{}?code=", sandbox.status.api_url)),
+        "{landed}"
+    );
+
+    // Providers the project has not enabled, and malformed challenges, are refused.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let (status, body) = send(
+        browser.get(authorize(&challenge, redirect).replace("provider=sandbox", "provider=github")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("validation_failed")),
+        "{body}"
+    );
+    let (status, _) = send(browser.get(authorize("too-short", redirect))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn oauth_without_pkce_puts_the_session_in_the_fragment() {
+    let sandbox = TestSandbox::start().await;
+    let url = format!(
+        "{}?provider=sandbox&redirect_to=http%3A%2F%2F127.0.0.1%3A9%2Fdone",
+        sandbox.url("/auth/v1/authorize")
+    );
+    let address = email("implicit");
+    let landed = sandbox.consent(&url, Some(&address)).await;
+    let fragment = landed
+        .strip_prefix("http://127.0.0.1:9/done#")
+        .unwrap_or_else(|| panic!("the session in the fragment: {landed}"));
+    let values: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(fragment.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(values["token_type"], "bearer");
+    let (status, user) = send(
+        sandbox
+            .anon(Method::GET, "/auth/v1/user")
+            .bearer_auth(&values["access_token"]),
+    )
+    .await;
+    assert_eq!(
+        (status, user["email"].as_str()),
+        (StatusCode::OK, Some(address.as_str()))
+    );
+    assert_eq!(user["app_metadata"]["provider"], "sandbox");
+    let (status, _) = sandbox.refresh(&values["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// An access token's claims, read as a client reads them (not verified).
+fn sandbox_claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url claims");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}

@@ -38,6 +38,10 @@ struct StartArgs {
     /// Seconds a rotated refresh token may be reused before reuse revokes its session.
     #[arg(long, default_value_t = 10.0)]
     refresh_reuse_interval: f64,
+    /// Another URL (a glob, e.g. `http://localhost:*/**`) that a sign-in through a
+    /// provider may return to; loopback IP addresses need none (repeatable).
+    #[arg(long = "redirect-url", value_name = "GLOB")]
+    redirect_url: Vec<String>,
     /// A confirmed user to create at start, as email:password (repeatable).
     #[arg(long = "seed-user", value_name = "EMAIL:PASSWORD", value_parser = parse_seed_user)]
     seed_users: Vec<(String, String)>,
@@ -110,6 +114,7 @@ async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         port: args.port,
         jwt_expiry: args.jwt_expiry,
         refresh_reuse_interval: args.refresh_reuse_interval,
+        redirect_urls: args.redirect_url,
         seed_users: args.seed_users,
     })
     .await?;

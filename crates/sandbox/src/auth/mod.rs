@@ -5,6 +5,8 @@
 //! - this module: the router, the API-key gate, the [`SignedIn`] and [`Admin`]
 //!   extractors, and the small routes (settings, health, JWKS).
 //! - [`sessions`]: sign-up, the token grants, emailed codes, logout.
+//! - [`oauth`]: sign-in through a provider (`/authorize`, `/callback`, the PKCE
+//!   grant); [`provider`]: the sandbox's own provider and its consent page.
 //! - [`users`]: the signed-in user's own record and the admin user API.
 //! - [`tokens`]: the access tokens and session bodies GoTrue answers with.
 //! - [`passwords`]: the password rule and bcrypt.
@@ -14,7 +16,9 @@
 
 pub mod error;
 pub mod inbox;
+pub mod oauth;
 mod passwords;
+pub mod provider;
 mod sessions;
 pub mod store;
 pub(crate) mod tokens;
@@ -44,6 +48,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/logout", post(sessions::logout))
         .route("/otp", post(sessions::otp))
         .route("/verify", post(sessions::verify))
+        .route("/authorize", get(oauth::authorize))
+        .route("/callback", get(oauth::callback))
         .route("/settings", get(settings))
         .route("/health", get(health))
         .route("/.well-known/jwks.json", get(jwks))
@@ -66,9 +72,16 @@ async fn require_api_key(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    let exempt = ["/verify", "/.well-known/jwks.json", "/health"]
-        .iter()
-        .any(|p| path.ends_with(p));
+    // A browser follows `/authorize` and `/callback`: it has no key to send.
+    let exempt = [
+        "/verify",
+        "/authorize",
+        "/callback",
+        "/.well-known/jwks.json",
+        "/health",
+    ]
+    .iter()
+    .any(|p| path.ends_with(p));
     if !exempt {
         let query = request.uri().query().map(str::to_string);
         if let Err(error) = state.check_api_key(request.headers(), query.as_deref()) {
@@ -156,7 +169,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
-fn check_email(email: &str) -> Result<(), AuthError> {
+pub(crate) fn check_email(email: &str) -> Result<(), AuthError> {
     let valid = email.len() <= 255
         && !email.chars().any(char::is_whitespace)
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -197,7 +210,7 @@ fn user_id(user: &Value) -> Result<Uuid, AuthError> {
 async fn settings() -> Json<Value> {
     Json(json!({
         "external": { "email": true, "phone": false, "anonymous_users": false,
-                      "github": false, "google": false },
+                      "github": false, "google": false, provider::PROVIDER: true },
         "disable_signup": false,
         "mailer_autoconfirm": true,
         "phone_autoconfirm": false,

@@ -58,6 +58,7 @@ pub(super) async fn signup(
         true,
         &metadata(request.data),
         &json!({}),
+        store::Identity::EMAIL,
     )
     .await?;
     let (session, refresh_token, user) = store::start_session(&client, user_id(&user)?).await?;
@@ -84,6 +85,7 @@ pub(super) async fn token(
     match params.get("grant_type").map(String::as_str) {
         Some("password") => password_grant(&state, body(&bytes)?).await,
         Some("refresh_token") => refresh_grant(&state, body(&bytes)?).await,
+        Some("pkce") => super::oauth::pkce_grant(&state, body(&bytes)?).await,
         _ => Err(AuthError::invalid_credentials()),
     }
 }
@@ -225,6 +227,7 @@ pub(super) async fn otp(
                 false,
                 &metadata(request.data),
                 &json!({}),
+                store::Identity::EMAIL,
             )
             .await?,
         )?,

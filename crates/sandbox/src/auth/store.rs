@@ -175,7 +175,23 @@ pub async fn find_by_email(client: &Client, email: &str) -> Result<Option<Creden
     }))
 }
 
-/// Creates a user with an email identity; answers its JSON, or `user_already_exists`.
+/// Whose word a new user's identity rests on: the email address itself, or an OAuth
+/// provider's account (its subject).
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    pub provider: &'a str,
+    /// The provider's id of the account; an email identity's is the user's id.
+    pub subject: Option<&'a str>,
+}
+
+impl Identity<'_> {
+    pub const EMAIL: Identity<'static> = Identity {
+        provider: "email",
+        subject: None,
+    };
+}
+
+/// Creates a user with one identity; answers its JSON, or `user_already_exists`.
 pub async fn create_user(
     client: &Client,
     email: &str,
@@ -183,9 +199,10 @@ pub async fn create_user(
     confirmed: bool,
     user_metadata: &Value,
     app_metadata: &Value,
+    identity: Identity<'_>,
 ) -> Result<Value, AuthError> {
     let id = Uuid::new_v4();
-    let mut app = json!({ "provider": "email", "providers": ["email"] });
+    let mut app = json!({ "provider": identity.provider, "providers": [identity.provider] });
     if let (Some(app), Some(extra)) = (app.as_object_mut(), app_metadata.as_object()) {
         app.extend(extra.clone());
     }
@@ -195,13 +212,25 @@ pub async fn create_user(
            values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, $3,
                    case when $4 then now() end, $5, $6, now(), now(), false)
            returning *)
-         insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
-         select u.id::text, u.id, jsonb_build_object('sub', u.id::text, 'email', u.email,
-                'email_verified', $4, 'phone_verified', false), 'email', now(), now() from u";
+         insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at,
+                                      last_sign_in_at)
+         select coalesce($8, u.id::text), u.id, jsonb_build_object('sub', coalesce($8, u.id::text),
+                'email', u.email, 'email_verified', $4, 'phone_verified', false), $7, now(), now(),
+                case when $8 is not null then now() end
+           from u";
     match client
         .execute(
             sql,
-            &[&id, &email, &password_hash, &confirmed, &app, user_metadata],
+            &[
+                &id,
+                &email,
+                &password_hash,
+                &confirmed,
+                &app,
+                user_metadata,
+                &identity.provider,
+                &identity.subject,
+            ],
         )
         .await
     {
@@ -341,4 +370,222 @@ pub async fn end_sessions(
     };
     client.execute(sql, &[&user, &session]).await?;
     Ok(())
+}
+
+/// Signs in the account `subject` of `provider` (whose address is `email`, verified by
+/// the provider): its user if the identity is known, else the user with that address
+/// (the identity linked to them, as GoTrue links verified addresses), else a new user.
+pub async fn sign_in_with_identity(
+    client: &Client,
+    provider: &str,
+    subject: &str,
+    email: &str,
+    identity_data: &Value,
+) -> Result<Uuid, AuthError> {
+    let known = client
+        .query_opt(
+            "update auth.identities set last_sign_in_at = now(), updated_at = now()
+              where provider = $1 and provider_id = $2 returning user_id",
+            &[&provider, &subject],
+        )
+        .await?;
+    if let Some(row) = known {
+        return Ok(row.get(0));
+    }
+    if let Some(found) = find_by_email(client, email).await? {
+        client
+            .execute(
+                "with i as (
+                   insert into auth.identities (provider_id, user_id, identity_data, provider,
+                                                created_at, updated_at, last_sign_in_at)
+                   values ($2, $1, $4, $3, now(), now(), now()))
+                 update auth.users
+                    set raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'), '{providers}',
+                          coalesce(raw_app_meta_data -> 'providers', '[]') || to_jsonb($3::text)),
+                        email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
+                  where id = $1",
+                &[&found.id, &subject, &provider, identity_data],
+            )
+            .await?;
+        return Ok(found.id);
+    }
+    let user = create_user(
+        client,
+        email,
+        None,
+        true,
+        identity_data,
+        &json!({}),
+        Identity {
+            provider,
+            subject: Some(subject),
+        },
+    )
+    .await?;
+    user["id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| AuthError::internal("a new user without an id"))
+}
+
+/// A sign-in through a provider, between `/authorize` and the provider's answer.
+#[derive(Debug)]
+pub struct Flow {
+    /// Where the browser goes at the end.
+    pub referrer: String,
+    /// A PKCE flow ends with a code for the app to exchange; an implicit one with the
+    /// session in the redirect's fragment.
+    pub pkce: bool,
+    pub expired: bool,
+}
+
+/// Starts a flow: with `challenge` (method, challenge) a PKCE one, whose auth code is
+/// made now and handed out only once the provider has answered.
+pub async fn start_flow(
+    client: &Client,
+    provider: &str,
+    method: &str,
+    challenge: Option<(&str, &str)>,
+    referrer: &str,
+) -> Result<Uuid, AuthError> {
+    let id = Uuid::new_v4();
+    let auth_code = challenge.map(|_| Uuid::new_v4().to_string());
+    client
+        .execute(
+            "insert into auth.flow_state (id, auth_code, code_challenge_method, code_challenge,
+                                          provider_type, created_at, updated_at,
+                                          authentication_method, referrer)
+             values ($1, $2, $3, $4, $5, now(), now(), $6, $7)",
+            &[
+                &id,
+                &auth_code,
+                &challenge.map(|c| c.0),
+                &challenge.map(|c| c.1),
+                &provider,
+                &method,
+                &referrer,
+            ],
+        )
+        .await?;
+    Ok(id)
+}
+
+/// The flow `id`, if it exists; `expired` past `lifetime_seconds` from its start.
+pub async fn flow(
+    client: &Client,
+    id: Uuid,
+    lifetime_seconds: f64,
+) -> Result<Option<Flow>, AuthError> {
+    let row = client
+        .query_opt(
+            "select coalesce(referrer, ''), coalesce(code_challenge, '') <> '',
+                    created_at + make_interval(secs => $2) < now()
+               from auth.flow_state where id = $1",
+            &[&id, &lifetime_seconds],
+        )
+        .await?;
+    Ok(row.map(|row| Flow {
+        referrer: row.get(0),
+        pkce: row.get(1),
+        expired: row.get(2),
+    }))
+}
+
+/// The provider answered for `user`: a PKCE flow now hands out its auth code (answered);
+/// an implicit flow is over (deleted).
+pub async fn finish_flow(
+    client: &Client,
+    id: Uuid,
+    user: Uuid,
+) -> Result<Option<String>, AuthError> {
+    let row = client
+        .query_opt(
+            "update auth.flow_state set user_id = $2, auth_code_issued_at = now(), updated_at = now()
+              where id = $1 and auth_code is not null returning auth_code",
+            &[&id, &user],
+        )
+        .await?;
+    if row.is_none() {
+        client
+            .execute("delete from auth.flow_state where id = $1", &[&id])
+            .await?;
+    }
+    Ok(row.map(|row| row.get(0)))
+}
+
+/// Why an auth code was not exchanged.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exchange {
+    /// The user it signs in, and how they authenticated (for the `amr` claim).
+    Ok(Uuid, String),
+    NotFound,
+    Expired,
+    WrongVerifier,
+}
+
+/// Uses up `auth_code` if `verifier` is the one its challenge was made from, within
+/// `lifetime_seconds` of the code's issue. A wrong verifier leaves the code usable (as
+/// GoTrue does); the row lock makes two exchanges of one code answer once.
+pub async fn exchange_code(
+    client: &mut Client,
+    auth_code: &str,
+    verifier: &str,
+    lifetime_seconds: f64,
+) -> Result<Exchange, AuthError> {
+    let tx = client.transaction().await?;
+    let Some(row) = tx
+        .query_opt(
+            "select id, user_id, code_challenge_method, code_challenge, authentication_method,
+                    coalesce(auth_code_issued_at, created_at) + make_interval(secs => $2) < now()
+               from auth.flow_state
+              where auth_code = $1 and user_id is not null
+              for update",
+            &[&auth_code, &lifetime_seconds],
+        )
+        .await?
+    else {
+        return Ok(Exchange::NotFound);
+    };
+    let (id, user, method, challenge, authenticated_by, expired): (
+        Uuid,
+        Uuid,
+        Option<String>,
+        Option<String>,
+        String,
+        bool,
+    ) = (
+        row.get(0),
+        row.get(1),
+        row.get(2),
+        row.get(3),
+        row.get(4),
+        row.get(5),
+    );
+    if expired {
+        return Ok(Exchange::Expired);
+    }
+    if !pkce_matches(
+        method.as_deref().unwrap_or_default(),
+        challenge.as_deref().unwrap_or_default(),
+        verifier,
+    ) {
+        return Ok(Exchange::WrongVerifier);
+    }
+    tx.execute("delete from auth.flow_state where id = $1", &[&id])
+        .await?;
+    tx.commit().await?;
+    Ok(Exchange::Ok(user, authenticated_by))
+}
+
+/// RFC 7636: `s256` compares base64url(SHA-256(verifier)), `plain` the verifier itself.
+fn pkce_matches(method: &str, challenge: &str, verifier: &str) -> bool {
+    use base64::Engine as _;
+    use subtle::ConstantTimeEq as _;
+    let expected = match method.to_ascii_lowercase().as_str() {
+        "s256" => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes())),
+        "plain" => verifier.to_string(),
+        _ => return false,
+    };
+    bool::from(expected.as_bytes().ct_eq(challenge.as_bytes()))
 }

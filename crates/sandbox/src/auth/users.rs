@@ -100,6 +100,7 @@ pub(super) async fn admin_create_user(
         request.email_confirm,
         &metadata(request.user_metadata),
         &request.app_metadata,
+        store::Identity::EMAIL,
     )
     .await
     .map_err(|mut e| {
