@@ -71,6 +71,96 @@ test("sign in with an emailed code read from the sandbox inbox", async () => {
   assert.equal(data.user.email, email);
 });
 
+// What the browser does with a sign-in's URL: the sandbox provider's consent page
+// signs in as `email` (or declines when it is null); answers where the browser is sent
+// at the end, without following it.
+async function consent(authorizeUrl, email) {
+  const location = (response) => {
+    assert.ok(response.status >= 300 && response.status < 400, `a redirect, got ${response.status}`);
+    return new URL(response.headers.get("location"), authorizeUrl).toString();
+  };
+  const page = location(await fetch(authorizeUrl, { redirect: "manual" }));
+  const html = await (await fetch(page)).text();
+  assert.match(html, /<form/);
+  const form = new URLSearchParams({ state: new URL(page).searchParams.get("state") });
+  if (email) form.set("email", email), form.set("decision", "allow");
+  else form.set("decision", "deny");
+  const decided = await fetch(page, { method: "POST", body: form, redirect: "manual" });
+  return location(await fetch(location(decided), { redirect: "manual" }));
+}
+
+// A client whose storage the test can reach, as a PKCE client keeps its verifier there.
+function pkceClient() {
+  const items = new Map();
+  const storage = {
+    getItem: (key) => items.get(key) ?? null,
+    setItem: (key, value) => void items.set(key, value),
+    removeItem: (key) => void items.delete(key),
+  };
+  const supabase = createClient(API_URL, ANON_KEY, {
+    auth: { flowType: "pkce", storage, persistSession: true, autoRefreshToken: false, detectSessionInUrl: false },
+  });
+  return { supabase, items };
+}
+
+test("OAuth with PKCE: signInWithOAuth, the provider's page, exchangeCodeForSession", async () => {
+  const settings = await (await fetch(`${API_URL}/auth/v1/settings`, { headers: { apikey: ANON_KEY } })).json();
+  assert.equal(settings.external.sandbox, true);
+
+  const { supabase } = pkceClient();
+  const email = unique("oauth");
+  const redirectTo = "http://127.0.0.1:9/callback";
+  const { data, error } = await supabase.auth.signInWithOAuth({
+    provider: "sandbox",
+    options: { redirectTo, skipBrowserRedirect: true },
+  });
+  assert.equal(error, null);
+  assert.match(data.url, /code_challenge_method=s256/);
+  const landed = new URL(await consent(data.url, email));
+  assert.equal(`${landed.origin}${landed.pathname}`, redirectTo);
+  const code = landed.searchParams.get("code");
+  assert.ok(code, "a code in the redirect");
+
+  const exchanged = await supabase.auth.exchangeCodeForSession(code);
+  assert.equal(exchanged.error, null);
+  assert.equal(exchanged.data.user.email, email);
+  assert.equal(exchanged.data.user.app_metadata.provider, "sandbox");
+  const { data: who } = await supabase.auth.getUser();
+  assert.equal(who.user.email, email);
+  const claims = JSON.parse(Buffer.from(exchanged.data.session.access_token.split(".")[1], "base64url"));
+  assert.deepEqual([claims.aal, claims.amr[0].method], ["aal1", "oauth"]);
+
+  // The same code again: the flow is over.
+  const again = pkceClient();
+  await again.supabase.auth.signInWithOAuth({ provider: "sandbox", options: { redirectTo, skipBrowserRedirect: true } });
+  const reused = await again.supabase.auth.exchangeCodeForSession(code);
+  assert.equal(reused.error?.code, "flow_state_not_found");
+});
+
+test("OAuth with PKCE: a wrong verifier and a declined consent are refused", async () => {
+  const { supabase, items } = pkceClient();
+  const redirectTo = "http://127.0.0.1:9/callback";
+  const { data } = await supabase.auth.signInWithOAuth({
+    provider: "sandbox",
+    options: { redirectTo, skipBrowserRedirect: true },
+  });
+  const code = new URL(await consent(data.url, unique("verifier"))).searchParams.get("code");
+  const key = [...items.keys()].find((k) => k.endsWith("-code-verifier"));
+  assert.ok(key, "supabase-js keeps its verifier in storage");
+  items.set(key, "x".repeat(56));
+  const wrong = await supabase.auth.exchangeCodeForSession(code);
+  assert.equal(wrong.error?.code, "bad_code_verifier");
+
+  const declined = pkceClient();
+  const started = await declined.supabase.auth.signInWithOAuth({
+    provider: "sandbox",
+    options: { redirectTo, skipBrowserRedirect: true },
+  });
+  const landed = new URL(await consent(started.data.url, null));
+  assert.equal(landed.searchParams.get("error"), "access_denied");
+  assert.equal(landed.searchParams.get("code"), null);
+});
+
 test("jobs: rpc, select with filters, order, range and count, insert and delete under RLS", async () => {
   const alice = (await signedUp("alice")).supabase;
   const bob = (await signedUp("bob")).supabase;

@@ -13,7 +13,8 @@ pub const CONFLICT: u8 = 6;
 pub const FORBIDDEN: u8 = 7;
 /// `enqueue --wait`: the job failed.
 pub const FAILED: u8 = 8;
-/// `enqueue --wait`: the job was cancelled.
+/// `enqueue --wait`: the job was cancelled; `login --provider`: the sign-in was
+/// declined, cancelled or timed out.
 pub const CANCELLED: u8 = 9;
 
 /// Input the CLI itself refused.
@@ -62,6 +63,7 @@ pub fn report(error: &anyhow::Error, json: bool) -> ExitCode {
         ErrorCode::NotFound => NOT_FOUND,
         ErrorCode::Conflict => CONFLICT,
         ErrorCode::Forbidden => FORBIDDEN,
+        ErrorCode::Cancelled => CANCELLED,
         ErrorCode::Internal => FAILURE,
     })
 }

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     Conflict,
     NotFound,
     Forbidden,
+    /// The user stopped it (declined a sign-in, cancelled, let it time out).
+    Cancelled,
     Internal,
 }
 
@@ -74,6 +76,12 @@ pub enum Error {
     #[error("session storage: {0}")]
     Storage(String),
 
+    /// A sign-in through a provider did not end signed in: `code` is the redirect's
+    /// `error` (`access_denied`, ...) or this side's `cancelled`, `timeout`,
+    /// `state_mismatch`.
+    #[error("{message}")]
+    OAuth { code: String, message: String },
+
     #[error("unexpected answer from {url}: {reason}")]
     Protocol { url: String, reason: String },
 }
@@ -86,6 +94,12 @@ impl Error {
             Error::Network { .. } => ErrorCode::Network,
             Error::SignedOut | Error::SessionEnded(_) => ErrorCode::AuthExpired,
             Error::Invalid(_) => ErrorCode::Validation,
+            Error::OAuth { code, .. } => match code.as_str() {
+                "cancelled" | "timeout" | "access_denied" => ErrorCode::Cancelled,
+                "state_mismatch" => ErrorCode::Forbidden,
+                "server_error" | "temporarily_unavailable" => ErrorCode::Network,
+                _ => ErrorCode::Validation,
+            },
             Error::Storage(_) | Error::Protocol { .. } => ErrorCode::Internal,
         }
     }
@@ -101,7 +115,9 @@ impl Error {
     /// The server's own code, when it gave one.
     pub fn server_code(&self) -> Option<&str> {
         match self {
-            Error::Auth { code, .. } | Error::Api { code, .. } => Some(code),
+            Error::Auth { code, .. } | Error::Api { code, .. } | Error::OAuth { code, .. } => {
+                Some(code)
+            }
             _ => None,
         }
     }
@@ -139,6 +155,10 @@ fn auth_code(code: &str, status: u16) -> ErrorCode {
         | "user_not_found"
         | "user_banned" => ErrorCode::AuthExpired,
         "invalid_credentials" | "email_not_confirmed" => ErrorCode::AuthExpired,
+        // A PKCE code that is used, old, or not this flow's: start the sign-in again.
+        "flow_state_not_found" | "flow_state_expired" | "bad_code_verifier" => {
+            ErrorCode::AuthExpired
+        }
         "user_already_exists" | "email_exists" | "phone_exists" | "conflict" => ErrorCode::Conflict,
         "not_admin" => ErrorCode::Forbidden,
         "weak_password"

@@ -2,8 +2,9 @@
 //!
 //! # Layout
 //! - [`project`]: which Supabase project, and how its API key travels.
-//! - [`auth`]: the Auth client ([`auth::client`]) and the session owner
-//!   ([`auth::session`]), which alone holds the refresh token.
+//! - [`auth`]: the Auth client ([`auth::client`]), the session owner
+//!   ([`auth::session`]), which alone holds the refresh token, and sign-in through
+//!   OAuth providers ([`auth::oauth`]).
 //! - [`jobs`]: the user's jobs over the REST API, every job function, and
 //!   [`jobs::feed`], the changes made to them anywhere.
 //! - [`realtime`]: Supabase Realtime's pushed changes, heard as the user.
@@ -28,6 +29,7 @@ pub mod worker;
 
 pub use auth::{
     client::{AuthClient, Session, SignOutScope, SignUp, User},
+    oauth::OAuthFlow,
     session::{FileStore, MemoryStore, SessionOwner, SessionState, SessionStore},
 };
 pub use error::{Error, ErrorBody, ErrorCode};

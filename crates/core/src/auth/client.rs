@@ -177,6 +177,48 @@ impl AuthClient {
         Ok(self.send::<SessionWire>(request, "/verify").await?.into())
     }
 
+    /// The OAuth providers the project has enabled (`/settings`' `external`, less the
+    /// email, phone and anonymous sign-ins), sorted.
+    pub async fn providers(&self) -> Result<Vec<String>, Error> {
+        let settings: Value = self
+            .send(self.request(Method::GET, "/settings", None), "/settings")
+            .await?;
+        let mut providers: Vec<String> = settings["external"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, enabled)| {
+                enabled.as_bool() == Some(true)
+                    && !["email", "phone", "anonymous_users"].contains(&name.as_str())
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        providers.sort();
+        Ok(providers)
+    }
+
+    /// Where the browser starts a PKCE sign-in through `provider`, coming back to
+    /// `redirect_to` (no API key in it: the browser needs none).
+    pub fn authorize_url(&self, provider: &str, redirect_to: &str, challenge: &str) -> String {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("provider", provider)
+            .append_pair("redirect_to", redirect_to)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "s256")
+            .finish();
+        format!("{}?{query}", self.project.auth_url("/authorize"))
+    }
+
+    /// Exchanges a PKCE sign-in's one-use code, with the verifier its challenge was
+    /// made from, for the session.
+    pub async fn exchange_code(&self, code: &Secret, verifier: &Secret) -> Result<Session, Error> {
+        let path = "/token?grant_type=pkce";
+        let request = self
+            .request(Method::POST, path, None)
+            .json(&json!({ "auth_code": code.expose(), "code_verifier": verifier.expose() }));
+        Ok(self.send::<SessionWire>(request, path).await?.into())
+    }
+
     pub async fn refresh(&self, refresh_token: &Secret) -> Result<Session, Error> {
         let path = "/token?grant_type=refresh_token";
         let request = self

@@ -1,4 +1,6 @@
-//! Supabase Auth: the HTTP client and the session's one owner.
+//! Supabase Auth: the HTTP client, the session's one owner, and sign-in through the
+//! project's OAuth providers ([`oauth`]).
 
 pub mod client;
+pub mod oauth;
 pub mod session;

@@ -26,7 +26,10 @@ use futures::{
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::client::{AuthClient, Session, SignOutScope, SignUp, User};
+use super::{
+    client::{AuthClient, Session, SignOutScope, SignUp, User},
+    oauth::OAuthFlow,
+};
 use crate::{Error, Secret};
 
 /// Refresh this long before the access token expires (as supabase-js does).
@@ -278,6 +281,18 @@ impl SessionOwner {
 
     pub async fn verify_email_code(&self, email: &str, code: &str) -> Result<User, Error> {
         let session = self.auth.verify_email_code(email, code).await?;
+        self.install(session)
+    }
+
+    /// Waits for `flow`'s browser (see [`OAuthFlow::finish`]) and keeps the session it
+    /// brings, as any other sign-in's.
+    pub async fn sign_in_with_oauth(
+        &self,
+        flow: OAuthFlow,
+        timeout: Duration,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<User, Error> {
+        let session = flow.finish(&self.auth, timeout, cancelled).await?;
         self.install(session)
     }
 

@@ -1,0 +1,274 @@
+//! Sign-in through the project's OAuth providers from a desktop, as RFC 8252 has
+//! native apps do it: PKCE (RFC 7636), the user's own browser, and the redirect
+//! received on a loopback listener on a free port (`http://127.0.0.1:<port>/callback`).
+//!
+//! [`OAuthFlow::start`] binds the listener and makes the URL to open;
+//! [`OAuthFlow::finish`] waits for the browser to come back, exchanges the code at
+//! `/token?grant_type=pkce` and only then answers the browser's tab, so the page says
+//! what really happened. The verifier and the code never leave this module except to
+//! Auth, and are never logged.
+
+use std::{future::Future, time::Duration};
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, TcpStream},
+};
+
+use super::client::{AuthClient, Session};
+use crate::{Error, Secret};
+
+/// How long a sign-in may wait for the browser: as long as Auth keeps the flow.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The path the browser comes back to.
+const CALLBACK_PATH: &str = "/callback";
+
+/// A browser that connects must send its request within this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Requests larger than this are not a redirect.
+const MAX_REQUEST_BYTES: usize = 16 * 1024;
+
+/// A sign-in through `provider` waiting for the browser.
+#[derive(Debug)]
+pub struct OAuthFlow {
+    provider: String,
+    url: String,
+    verifier: Secret,
+    /// Sent in the redirect URL and expected back: a request that does not carry it
+    /// was not started by this flow.
+    state: String,
+    listener: TcpListener,
+}
+
+/// What the browser brought back.
+enum Redirect {
+    Code(String),
+    Refused { error: String, description: String },
+    Foreign,
+}
+
+impl OAuthFlow {
+    /// Binds `127.0.0.1` on a free port and makes the URL that starts the sign-in at
+    /// the project's `/authorize`.
+    pub async fn start(auth: &AuthClient, provider: &str) -> Result<Self, Error> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
+            Error::Invalid(format!("cannot listen for the browser's redirect: {e}"))
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::Invalid(format!("cannot listen for the browser's redirect: {e}")))?
+            .port();
+        let verifier = random_hex();
+        let state = random_hex();
+        let redirect_to = format!("http://127.0.0.1:{port}{CALLBACK_PATH}?state={state}");
+        let url = auth.authorize_url(provider, &redirect_to, &challenge(&verifier));
+        Ok(Self {
+            provider: provider.to_string(),
+            url,
+            verifier: Secret::new(verifier),
+            state,
+            listener,
+        })
+    }
+
+    /// The URL to open in the browser.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// Waits for the browser's redirect (at most `timeout`, or until `cancelled`
+    /// completes) and exchanges its code for a session. Requests that are not the
+    /// redirect (a favicon, a stray port scan) are answered 404 and waited past.
+    pub async fn finish(
+        self,
+        auth: &AuthClient,
+        timeout: Duration,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<Session, Error> {
+        let provider = self.provider.clone();
+        tokio::select! {
+            outcome = self.receive(auth) => outcome,
+            () = tokio::time::sleep(timeout) => Err(oauth_error(
+                "timeout",
+                format!(
+                    "the sign-in with {provider} was not finished in the browser within {} s",
+                    timeout.as_secs()
+                ),
+            )),
+            () = cancelled => Err(oauth_error("cancelled", "the sign-in was cancelled")),
+        }
+    }
+
+    async fn receive(self, auth: &AuthClient) -> Result<Session, Error> {
+        loop {
+            let Ok((mut stream, _)) = self.listener.accept().await else {
+                continue;
+            };
+            let Some(redirect) = self.read_redirect(&mut stream).await else {
+                continue;
+            };
+            let outcome = match redirect {
+                Redirect::Code(code) => {
+                    auth.exchange_code(&Secret::new(code), &self.verifier).await
+                }
+                Redirect::Refused { error, description } => Err(oauth_error(
+                    // The provider's or Auth's own word (`access_denied`, ...).
+                    &error,
+                    if description.is_empty() {
+                        format!("{} refused the sign-in ({error})", self.provider)
+                    } else {
+                        format!("{} refused the sign-in: {description}", self.provider)
+                    },
+                )),
+                Redirect::Foreign => Err(oauth_error(
+                    "state_mismatch",
+                    "the browser came back with a sign-in this app did not start; nothing was saved",
+                )),
+            };
+            let page = match &outcome {
+                Ok(_) => page(
+                    "Signed in",
+                    "You are signed in to Jobdeck. You can close this tab.",
+                ),
+                Err(error) => page(
+                    "Not signed in",
+                    &format!("{error}. You can close this tab and try again from Jobdeck."),
+                ),
+            };
+            let _ = stream.write_all(page.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return outcome;
+        }
+    }
+
+    /// Reads one request; answers the redirect it carries, or `None` (after a 404)
+    /// when it is not one.
+    async fn read_redirect(&self, stream: &mut TcpStream) -> Option<Redirect> {
+        let mut buffer = Vec::with_capacity(1024);
+        let target = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let mut chunk = [0u8; 1024];
+            loop {
+                let read = stream.read(&mut chunk).await.ok()?;
+                if read == 0 || buffer.len() + read > MAX_REQUEST_BYTES {
+                    return None;
+                }
+                buffer.extend_from_slice(&chunk[..read]);
+                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut request = httparse::Request::new(&mut headers);
+                match request.parse(&buffer) {
+                    Ok(httparse::Status::Complete(_)) => {
+                        return Some((request.method?.to_string(), request.path?.to_string()));
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(_) => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        let redirect = target.and_then(|(method, target)| {
+            let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+            (method == "GET" && path == CALLBACK_PATH).then(|| self.redirect(query))
+        });
+        if redirect.is_none() {
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+        }
+        redirect
+    }
+
+    fn redirect(&self, query: &str) -> Redirect {
+        let value = |key: &str| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.into_owned())
+        };
+        if value("state").as_deref() != Some(self.state.as_str()) {
+            return Redirect::Foreign;
+        }
+        if let Some(error) = value("error") {
+            return Redirect::Refused {
+                error,
+                description: value("error_description").unwrap_or_default(),
+            };
+        }
+        match value("code") {
+            Some(code) if !code.is_empty() => Redirect::Code(code),
+            _ => Redirect::Refused {
+                error: "invalid_request".into(),
+                description: "the redirect carried no code".into(),
+            },
+        }
+    }
+}
+
+fn oauth_error(code: &str, message: impl Into<String>) -> Error {
+    Error::OAuth {
+        code: code.to_string(),
+        message: message.into(),
+    }
+}
+
+/// 64 hex digits from two random UUIDs: 244 bits from the operating system's
+/// generator, in the alphabet RFC 7636 allows a verifier.
+fn random_hex() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The S256 challenge of `verifier`: base64url(SHA-256), unpadded.
+fn challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// The tab's last page: a complete response, the connection closed after it.
+fn page(title: &str, text: &str) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} - Jobdeck</title>\
+         <style>body{{font:16px system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}}</style>\
+         </head><body><h1>{title}</h1><p id=\"outcome\">{}</p></body></html>",
+        escape(text)
+    );
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\n\
+         cache-control: no-store\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_challenge_is_rfc_7636s() {
+        // RFC 7636, appendix B.
+        assert_eq!(
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        let verifier = random_hex();
+        assert_eq!(verifier.len(), 64);
+        assert_ne!(verifier, random_hex());
+    }
+}
