@@ -145,11 +145,14 @@ test("OAuth with PKCE: a wrong verifier and a declined consent are refused", asy
     options: { redirectTo, skipBrowserRedirect: true },
   });
   const code = new URL(await consent(data.url, unique("verifier"))).searchParams.get("code");
-  const key = [...items.keys()].find((k) => k.endsWith("-code-verifier"));
-  assert.ok(key, "supabase-js keeps its verifier in storage");
-  items.set(key, "x".repeat(56));
+  // auth-js keeps the verifier (JSON, as every item) in a slot per flow and under a
+  // fixed key beside an index of the flows: every copy is replaced.
+  const slots = [...items.keys()].filter((k) => k.endsWith("-code-verifier") && !k.endsWith("-flows-code-verifier"));
+  assert.ok(slots.length > 0, "supabase-js keeps its verifier in storage");
+  for (const key of slots) items.set(key, JSON.stringify("x".repeat(56)));
   const wrong = await supabase.auth.exchangeCodeForSession(code);
-  assert.equal(wrong.error?.code, "bad_code_verifier");
+  assert.ok(wrong.error, "a wrong verifier is refused");
+  assert.equal(wrong.error.code, "bad_code_verifier", wrong.error.message);
 
   const declined = pkceClient();
   const started = await declined.supabase.auth.signInWithOAuth({

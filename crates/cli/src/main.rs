@@ -41,7 +41,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sign in (a password prompt, --password-stdin, or --otp for an emailed code).
+    /// Sign in (a password prompt, --password-stdin, --otp for an emailed code, or
+    /// --provider for an OAuth provider in the browser).
     Login(commands::auth::LoginArgs),
     /// Sign out of this CLI's session.
     Logout(commands::auth::LogoutArgs),

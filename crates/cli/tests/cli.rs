@@ -291,3 +291,63 @@ async fn login_with_an_emailed_code_and_watch_the_live_table() {
         .expect("exit");
     assert!(status.success(), "Ctrl-C ends watch cleanly");
 }
+
+#[tokio::test]
+async fn login_with_a_provider_prints_the_url_and_signs_in_from_the_browser() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_out(&sandbox.status.api_url, &sandbox.status.anon_key);
+
+    let out = cli
+        .run(&["login", "--provider", "github", "--no-browser"])
+        .await;
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 2, "{said}");
+    assert!(
+        said.contains("github is not enabled") && said.contains("sandbox"),
+        "{said}"
+    );
+
+    let mut login = cli
+        .command(&["--json", "login", "--provider", "sandbox", "--no-browser"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut lines = BufReader::new(login.stderr.take().expect("stderr")).lines();
+    let url = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.expect("reads") {
+            if let Some(url) = line.trim().strip_prefix("http") {
+                return format!("http{url}");
+            }
+        }
+        panic!("login ended without printing a URL");
+    })
+    .await
+    .expect("the URL is printed in time");
+    let address = email("browser");
+    let landed = sandbox.consent(&url, Some(&address)).await;
+    let page = jobdeck_sandbox::testing::reqwest::get(&landed)
+        .await
+        .expect("the CLI's listener answers")
+        .text()
+        .await
+        .expect("a page");
+    assert!(page.contains("You are signed in"), "{page}");
+    let mut stdout = String::new();
+    login
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .await
+        .expect("reads");
+    let status = tokio::time::timeout(DEADLINE, login.wait())
+        .await
+        .expect("login ends")
+        .expect("waits");
+    assert!(status.success(), "{stdout}");
+    let printed: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(printed["email"].as_str(), Some(address.as_str()));
+    let who = cli.json(&["whoami"]).await;
+    assert_eq!(who["email"].as_str(), Some(address.as_str()));
+}

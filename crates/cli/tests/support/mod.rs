@@ -41,15 +41,20 @@ impl Cli {
         Cli::login(&sandbox.status.api_url, &sandbox.status.anon_key, &address).await
     }
 
-    /// `jobdeck login` as an existing user, in a session of its own.
-    pub async fn login(url: &str, key: &str, address: &str) -> Cli {
+    /// A CLI of `url` with a session file of its own, not signed in.
+    pub fn signed_out(url: &str, key: &str) -> Cli {
         let dir = tempfile::tempdir().expect("a directory");
-        let cli = Cli {
+        Cli {
             url: url.to_string(),
             key: key.to_string(),
             session: dir.path().join("session.json"),
             _dir: dir,
-        };
+        }
+    }
+
+    /// `jobdeck login` as an existing user, in a session of its own.
+    pub async fn login(url: &str, key: &str, address: &str) -> Cli {
+        let cli = Cli::signed_out(url, key);
         let out = cli
             .run_with_stdin(
                 &["login", address, "--password-stdin"],
