@@ -87,6 +87,31 @@ commands! {
         Ok(connection.session.watch().borrow().clone())
     }
 
+    /// The OAuth providers the project has enabled, for "Continue with ..." buttons.
+    async fn auth_providers(shell) -> Vec<String> {
+        Ok(shell.connection()?.session.auth().providers().await?)
+    }
+
+    /// Starts a sign-in through `provider` in the user's browser; answers its URL (to
+    /// show when no browser opened). `auth_oauth_finish` then waits for it.
+    async fn auth_oauth_start(shell, provider: String) -> String {
+        Ok(shell.connection()?.start_oauth(&provider).await?)
+    }
+
+    /// Waits for the browser to come back from the provider (a few minutes at most)
+    /// and signs in with what it brings.
+    async fn auth_oauth_finish(shell) -> SessionState {
+        let connection = shell.connection()?;
+        connection.finish_oauth().await?;
+        Ok(connection.session.watch().borrow().clone())
+    }
+
+    /// Stops waiting for the browser; `auth_oauth_finish` answers `cancelled`.
+    async fn auth_oauth_cancel(shell) -> () {
+        shell.connection()?.cancel_oauth();
+        Ok(())
+    }
+
     /// Signs out; this app's running jobs are handed back first.
     async fn auth_sign_out(shell) -> SessionState {
         let connection = shell.connection()?;

@@ -1,10 +1,14 @@
 //! Everything that exists while the app is connected to one project: the session
 //! owner, the jobs client, Realtime, the worker, and the tasks that watch them.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use jobdeck_core::{
-    JobsClient, Project, SessionOwner,
+    Error, JobsClient, OAuthFlow, Project, SessionOwner, User,
+    auth::oauth::DEFAULT_TIMEOUT,
     realtime::Realtime,
     worker::{Worker, WorkerConfig, WorkerHandle},
 };
@@ -33,6 +37,15 @@ pub struct Connection {
     pub(crate) stop: CancellationToken,
     /// The tasks that watch this connection (see `events::watch`).
     pub(crate) tasks: TaskTracker,
+    /// A sign-in through a provider waiting for the browser: at most one.
+    oauth: Mutex<PendingSignIn>,
+}
+
+/// The flow started and not yet waited for, and how to stop the one waited for.
+#[derive(Debug, Default)]
+struct PendingSignIn {
+    flow: Option<OAuthFlow>,
+    cancel: CancellationToken,
 }
 
 impl Connection {
@@ -60,7 +73,59 @@ impl Connection {
             poke: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            oauth: Mutex::default(),
         })
+    }
+
+    /// Starts a sign-in through `provider` (one started before is cancelled) and
+    /// opens the user's browser at it; answers the URL, for the user to open by
+    /// hand when no browser opened.
+    pub async fn start_oauth(&self, provider: &str) -> Result<String, Error> {
+        let flow = OAuthFlow::start(self.session.auth(), provider).await?;
+        let url = flow.url().to_string();
+        {
+            let mut pending = self.oauth.lock().unwrap_or_else(|e| e.into_inner());
+            pending.cancel.cancel();
+            *pending = PendingSignIn {
+                flow: Some(flow),
+                cancel: CancellationToken::new(),
+            };
+        }
+        // Opening a browser may wait on a launcher: off the async workers.
+        let opening = url.clone();
+        let opened = tokio::task::spawn_blocking(move || webbrowser::open(&opening)).await;
+        if !matches!(opened, Ok(Ok(()))) {
+            tracing::warn!("no browser opened for the sign-in; the app shows its URL");
+        }
+        Ok(url)
+    }
+
+    /// Waits for the started sign-in's browser, until it comes back, times out, is
+    /// cancelled or the connection closes.
+    pub async fn finish_oauth(&self) -> Result<User, Error> {
+        let (flow, cancel) = {
+            let mut pending = self.oauth.lock().unwrap_or_else(|e| e.into_inner());
+            (pending.flow.take(), pending.cancel.clone())
+        };
+        let flow =
+            flow.ok_or_else(|| Error::Invalid("no sign-in is waiting for the browser".into()))?;
+        let stop = self.stop.clone();
+        let ended = async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = stop.cancelled() => {}
+            }
+        };
+        self.session
+            .sign_in_with_oauth(flow, DEFAULT_TIMEOUT, ended)
+            .await
+    }
+
+    /// Cancels the sign-in waiting for the browser, if any.
+    pub fn cancel_oauth(&self) {
+        let mut pending = self.oauth.lock().unwrap_or_else(|e| e.into_inner());
+        pending.flow = None;
+        pending.cancel.cancel();
     }
 
     pub fn view(&self) -> ConnectionView {

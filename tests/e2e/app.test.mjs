@@ -207,6 +207,43 @@ test("sign in with an emailed code", async () => {
   await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after the code");
 });
 
+// What the user's browser does with the sign-in's address: the sandbox provider's
+// consent page signs in as `address`; then the browser lands on the app's loopback
+// listener. Answers the page the browser shows at the end.
+async function browserSignsIn(authorizeUrl, address) {
+  const location = (response) => new URL(response.headers.get("location"), authorizeUrl).toString();
+  const page = location(await fetch(authorizeUrl, { redirect: "manual" }));
+  const form = new URLSearchParams({ state: new URL(page).searchParams.get("state"), email: address, decision: "allow" });
+  const decided = await fetch(page, { method: "POST", body: form, redirect: "manual" });
+  const landed = location(await fetch(location(decided), { redirect: "manual" }));
+  return (await fetch(landed)).text();
+}
+
+test("sign in through an OAuth provider in the browser, or cancel it", async () => {
+  await driver.click("#sign-out");
+  await driver.waitFor(() => driver.find("#auth-provider-sandbox"), "the provider's button");
+  await driver.click("#auth-provider-sandbox");
+  await driver.waitFor(() => driver.find("#auth-browser-url"), "the sign-in's address");
+  await driver.click("#auth-browser-cancel");
+  const stopped = await driver.waitFor(() => driver.text("#auth-error"), "the cancelled sign-in said");
+  assert.match(stopped, /cancelled/);
+  assert.equal(await driver.find("#auth-browser-url"), null, "no sign-in waits any more");
+
+  await driver.click("#auth-provider-sandbox");
+  const url = await driver.waitFor(
+    () => driver.run("const i = document.getElementById('auth-browser-url'); return i && i.value;"),
+    "the sign-in's address",
+  );
+  assert.match(url, /\/auth\/v1\/authorize\?provider=sandbox&/);
+  await screenshot("oauth-waiting");
+  // The same address as the password account: the provider's identity joins it.
+  const shown = await browserSignsIn(url, email);
+  assert.match(shown, /You are signed in/);
+  await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after the browser");
+  const session = await driver.text("#session-state");
+  assert.ok(session.includes(email), `signed in as the same user: ${session}`);
+});
+
 test("hello goes waiting → running → finished, with its times", async () => {
   await recordStatuses();
   // Paused, the job stays waiting long enough to be seen and photographed.

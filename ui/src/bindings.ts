@@ -9,7 +9,7 @@ export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in
 /**
  * What a consumer (the UI, the CLI's exit code) needs to decide what to do.
  */
-export type ErrorCode = "auth_expired" | "network" | "validation" | "conflict" | "not_found" | "forbidden" | "internal";
+export type ErrorCode = "auth_expired" | "network" | "validation" | "conflict" | "not_found" | "forbidden" | "cancelled" | "internal";
 
 /**
  * `{code, message}`: how errors cross IPC and appear in `--json` output.
@@ -274,6 +274,36 @@ export function authSendCode(email: string): Promise<null> {
 
 export function authVerifyCode(email: string, code: string): Promise<SessionState> {
   return invoke("auth_verify_code", { email, code });
+}
+
+/**
+ * The OAuth providers the project has enabled, for "Continue with ..." buttons.
+ */
+export function authProviders(): Promise<Array<string>> {
+  return invoke("auth_providers");
+}
+
+/**
+ * Starts a sign-in through `provider` in the user's browser; answers its URL (to
+ * show when no browser opened). `auth_oauth_finish` then waits for it.
+ */
+export function authOauthStart(provider: string): Promise<string> {
+  return invoke("auth_oauth_start", { provider });
+}
+
+/**
+ * Waits for the browser to come back from the provider (a few minutes at most)
+ * and signs in with what it brings.
+ */
+export function authOauthFinish(): Promise<SessionState> {
+  return invoke("auth_oauth_finish");
+}
+
+/**
+ * Stops waiting for the browser; `auth_oauth_finish` answers `cancelled`.
+ */
+export function authOauthCancel(): Promise<null> {
+  return invoke("auth_oauth_cancel");
 }
 
 /**

@@ -11,6 +11,7 @@ const SUMMARIES: Record<ErrorCode, Key> = {
   conflict: "error.conflict",
   not_found: "error.not_found",
   forbidden: "error.forbidden",
+  cancelled: "error.cancelled",
   internal: "error.internal",
 };
 

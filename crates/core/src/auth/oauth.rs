@@ -133,14 +133,17 @@ impl OAuthFlow {
                     "the browser came back with a sign-in this app did not start; nothing was saved",
                 )),
             };
+            // The app's two languages: the tab cannot know which one the app shows.
             let page = match &outcome {
                 Ok(_) => page(
-                    "Signed in",
+                    "Signed in · サインインしました",
                     "You are signed in to Jobdeck. You can close this tab.",
+                    "Jobdeck にサインインしました。このタブは閉じてかまいません。",
                 ),
                 Err(error) => page(
-                    "Not signed in",
+                    "Not signed in · サインインできませんでした",
                     &format!("{error}. You can close this tab and try again from Jobdeck."),
+                    "このタブを閉じて、Jobdeck からもう一度お試しください。",
                 ),
             };
             let _ = stream.write_all(page.as_bytes()).await;
@@ -237,7 +240,7 @@ fn challenge(verifier: &str) -> String {
 }
 
 /// The tab's last page: a complete response, the connection closed after it.
-fn page(title: &str, text: &str) -> String {
+fn page(title: &str, text: &str, japanese: &str) -> String {
     let escape = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -246,7 +249,7 @@ fn page(title: &str, text: &str) -> String {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} - Jobdeck</title>\
          <style>body{{font:16px system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}}</style>\
-         </head><body><h1>{title}</h1><p id=\"outcome\">{}</p></body></html>",
+         </head><body><h1>{title}</h1><p id=\"outcome\">{}</p><p lang=\"ja\">{japanese}</p></body></html>",
         escape(text)
     );
     format!(
