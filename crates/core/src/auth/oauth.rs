@@ -80,10 +80,6 @@ impl OAuthFlow {
         &self.url
     }
 
-    pub fn provider(&self) -> &str {
-        &self.provider
-    }
-
     /// Waits for the browser's redirect (at most `timeout`, or until `cancelled`
     /// completes) and exchanges its code for a session. Requests that are not the
     /// redirect (a favicon, a stray port scan) are answered 404 and waited past.

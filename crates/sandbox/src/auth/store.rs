@@ -433,9 +433,6 @@ pub async fn sign_in_with_identity(
 pub struct Flow {
     /// Where the browser goes at the end.
     pub referrer: String,
-    /// A PKCE flow ends with a code for the app to exchange; an implicit one with the
-    /// session in the redirect's fragment.
-    pub pkce: bool,
     pub expired: bool,
 }
 
@@ -478,21 +475,20 @@ pub async fn flow(
 ) -> Result<Option<Flow>, AuthError> {
     let row = client
         .query_opt(
-            "select coalesce(referrer, ''), coalesce(code_challenge, '') <> '',
-                    created_at + make_interval(secs => $2) < now()
+            "select coalesce(referrer, ''), created_at + make_interval(secs => $2) < now()
                from auth.flow_state where id = $1",
             &[&id, &lifetime_seconds],
         )
         .await?;
     Ok(row.map(|row| Flow {
         referrer: row.get(0),
-        pkce: row.get(1),
-        expired: row.get(2),
+        expired: row.get(1),
     }))
 }
 
-/// The provider answered for `user`: a PKCE flow now hands out its auth code (answered);
-/// an implicit flow is over (deleted).
+/// The provider answered for `user`: a PKCE flow now hands out its auth code (answered:
+/// the app exchanges it); an implicit flow is over (deleted: the session goes in the
+/// redirect's fragment).
 pub async fn finish_flow(
     client: &Client,
     id: Uuid,
