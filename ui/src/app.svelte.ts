@@ -61,6 +61,22 @@ export interface Batch {
   kinds?: KindsView;
 }
 
+/** How many of `events` to apply now: up to the first start of a job that a later
+ *  event moves on (finished, failed, ...), so that its running state reaches the
+ *  screen; all of them when there is none. */
+export function startCut(events: AppEvent[]): number {
+  const movedOn = new Map<number, number>();
+  events.forEach((event, i) => {
+    if (event.type !== "jobs") return;
+    for (const job of event.jobs) if (job.status !== "running") movedOn.set(job.id, i);
+  });
+  const first = events.findIndex(
+    (event, i) =>
+      event.type === "jobs" && event.jobs.some((job) => job.status === "running" && (movedOn.get(job.id) ?? -1) > i),
+  );
+  return first < 0 ? events.length : first + 1;
+}
+
 /** Folds a burst of events into one batch: job versions together, the last word on
  *  the session, the worker and the feed. */
 export function coalesce(events: AppEvent[]): Batch {
@@ -292,12 +308,16 @@ export class AppState {
     this.schedule(() => this.flush());
   }
 
-  /** Applies every queued event as one batch; the next event is a new burst. */
+  /** Applies the queued events as one batch; the next event is a new burst. A job
+   *  that started and then moved on within the burst is painted running first: the
+   *  burst is cut after its start and the rest waits for the next frame. */
   flush(): void {
-    this.flushing = false;
     const events = this.queue;
-    this.queue = [];
-    if (events.length > 0) this.apply(coalesce(events));
+    const cut = startCut(events);
+    this.queue = events.slice(cut);
+    if (this.queue.length > 0) this.schedule(() => this.flush());
+    else this.flushing = false;
+    if (cut > 0) this.apply(coalesce(events.slice(0, cut)));
   }
 
   private apply(batch: Batch): void {

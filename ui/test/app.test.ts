@@ -38,6 +38,26 @@ suite("live events", () => {
     unmount(table);
   });
 
+  it("paint a job running for a frame even when it starts and ends within one burst", () => {
+    const { app, frames } = manual();
+    app.jobs = [job(7, { status: "waiting" })];
+    const status = { name: "w", paused: false, concurrency: 4, running: [] };
+    // The worker's resume is applied at once; the job's start and end follow it.
+    app.receive({ type: "worker", status, trouble: null });
+    app.receive({ type: "jobs", jobs: [job(7, { status: "running", updated_at: "2026-11-28T10:01:00+00:00" })] });
+    app.receive({ type: "jobs", jobs: [job(7, { status: "finished", updated_at: "2026-11-28T10:02:00+00:00" })] });
+    expect(app.jobs[0].status).toBe("waiting");
+    frames.shift()?.();
+    expect(app.jobs[0].status).toBe("running");
+    expect(frames).toHaveLength(1);
+    frames.shift()?.();
+    expect(app.jobs[0].status).toBe("finished");
+    expect(frames).toHaveLength(0);
+    // The next event is a new burst, applied at once.
+    app.receive({ type: "jobs", jobs: [job(7, { status: "waiting", updated_at: "2026-11-28T10:03:00+00:00" })] });
+    expect(app.jobs[0].status).toBe("waiting");
+  });
+
   it("keep the last word on the worker and a newer version of the open job", () => {
     const { app, frames } = manual();
     app.detail = job(7, { updated_at: "2026-11-28T10:00:05+00:00", status: "running" });
