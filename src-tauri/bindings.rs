@@ -3,8 +3,8 @@
 //! file with what [`typescript`] produces; `./x bindings` rewrites it.
 
 use jobdeck_core::{
-    Attempt, AttemptOutcome, BulkAction, ErrorBody, ErrorCode, Job, JobFailure, JobFilter,
-    JobStatus, LogLevel, LogLine, LogStream, NewJob, Page, SessionState, User,
+    Attempt, AttemptOutcome, BulkAction, ErrorBody, ErrorCode, Factor, Job, JobFailure, JobFilter,
+    JobStatus, LogLevel, LogLine, LogStream, NewJob, Page, SessionState, TotpEnrollment, User,
     kinds::KindsProblem,
     realtime::LiveState,
     worker::{KindExecutor, KindInfo, KindSource, WorkerStatus},
@@ -51,7 +51,9 @@ pub fn typescript() -> String {
         declare::<LogStream>(&cfg),
         declare::<LogLevel>(&cfg),
         declare::<LogLine>(&cfg),
+        declare::<Factor>(&cfg),
         declare::<User>(&cfg),
+        declare::<TotpEnrollment>(&cfg),
         declare::<SessionState>(&cfg),
         declare::<WorkerStatus>(&cfg),
         declare::<LiveState>(&cfg),

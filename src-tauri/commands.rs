@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use jobdeck_core::{
-    BulkAction, ErrorBody, ErrorCode, Job, JobFilter, JobStatus, LogLine, NewJob, Page,
-    SessionState, SignOutScope, SignUp, worker::WorkerStatus,
+    BulkAction, Error, ErrorBody, ErrorCode, Factor, Job, JobFilter, JobStatus, LogLine, NewJob,
+    Page, SessionState, SignOutScope, SignUp, TotpEnrollment, worker::WorkerStatus,
 };
 
 use crate::{
@@ -76,14 +76,17 @@ commands! {
         })
     }
 
-    /// Emails a one-time code (creating the account if there is none).
+    /// Emails a one-time code and a sign-in link (creating the account if there is
+    /// none). `auth_browser_finish` then waits for the link; the code signs in too.
     async fn auth_send_code(shell, email: String) -> () {
-        Ok(shell.connection()?.session.send_email_code(&email).await?)
+        Ok(shell.connection()?.start_email_link(&email).await?)
     }
 
+    /// Signs in with the emailed code; the link of the same message waits no more.
     async fn auth_verify_code(shell, email: String, code: String) -> SessionState {
         let connection = shell.connection()?;
         connection.session.verify_email_code(&email, &code).await?;
+        connection.cancel_browser();
         Ok(connection.session.watch().borrow().clone())
     }
 
@@ -93,23 +96,58 @@ commands! {
     }
 
     /// Starts a sign-in through `provider` in the user's browser; answers its URL (to
-    /// show when no browser opened). `auth_oauth_finish` then waits for it.
+    /// show when no browser opened). `auth_browser_finish` then waits for it.
     async fn auth_oauth_start(shell, provider: String) -> String {
         Ok(shell.connection()?.start_oauth(&provider).await?)
     }
 
     /// Waits for the browser to come back from the provider (a few minutes at most)
-    /// and signs in with what it brings.
-    async fn auth_oauth_finish(shell) -> SessionState {
+    /// or from the emailed link (an hour at most) and signs in with what it brings.
+    async fn auth_browser_finish(shell) -> SessionState {
         let connection = shell.connection()?;
-        connection.finish_oauth().await?;
+        connection.finish_browser().await?;
         Ok(connection.session.watch().borrow().clone())
     }
 
-    /// Stops waiting for the browser; `auth_oauth_finish` answers `cancelled`.
-    async fn auth_oauth_cancel(shell) -> () {
-        shell.connection()?.cancel_oauth();
+    /// Stops waiting for the browser; `auth_browser_finish` answers `cancelled`.
+    async fn auth_browser_cancel(shell) -> () {
+        shell.connection()?.cancel_browser();
         Ok(())
+    }
+
+    /// Answers the sign-in's second factor with the code from the user's authenticator
+    /// app: the session becomes aal2 and the app goes on as signed in.
+    async fn auth_verify_totp(shell, code: String) -> SessionState {
+        let connection = shell.connection()?;
+        let factor = match &*connection.session.watch().borrow() {
+            SessionState::SecondFactor { factor_id, .. } => factor_id.clone(),
+            _ => return Err(Error::SignedOut.into()),
+        };
+        connection.session.verify_totp(&factor, &code).await?;
+        Ok(connection.session.watch().borrow().clone())
+    }
+
+    /// The account's second factors, as Auth knows them now.
+    async fn account_factors(shell) -> Vec<Factor> {
+        let session = &shell.connection()?.session;
+        let token = session.access_token().await?;
+        Ok(session.auth().user(&token).await?.factors)
+    }
+
+    /// Starts adding an authenticator app: its QR code and secret, to be confirmed
+    /// with its first code by `account_confirm_totp`.
+    async fn account_enroll_totp(shell, name: String) -> TotpEnrollment {
+        Ok(shell.connection()?.session.enroll_totp(&name).await?)
+    }
+
+    /// Confirms a new factor with its first code; answers the account's factors.
+    async fn account_confirm_totp(shell, factor_id: String, code: String) -> Vec<Factor> {
+        Ok(shell.connection()?.session.verify_totp(&factor_id, &code).await?.factors)
+    }
+
+    /// Removes a factor (a verified one only from a session that used it to sign in).
+    async fn account_remove_factor(shell, factor_id: String) -> Vec<Factor> {
+        Ok(shell.connection()?.session.unenroll_factor(&factor_id).await?.factors)
     }
 
     /// Signs out; this app's running jobs are handed back first.

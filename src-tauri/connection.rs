@@ -7,8 +7,8 @@ use std::{
 };
 
 use jobdeck_core::{
-    Error, JobsClient, OAuthFlow, Project, SessionOwner, User,
-    auth::oauth::DEFAULT_TIMEOUT,
+    EmailLinkFlow, Error, JobsClient, OAuthFlow, Project, SessionOwner, User,
+    auth::oauth::{DEFAULT_TIMEOUT, EMAIL_LINK_TIMEOUT},
     realtime::Realtime,
     worker::{Worker, WorkerConfig, WorkerHandle},
 };
@@ -37,15 +37,22 @@ pub struct Connection {
     pub(crate) stop: CancellationToken,
     /// The tasks that watch this connection (see `events::watch`).
     pub(crate) tasks: TaskTracker,
-    /// A sign-in through a provider waiting for the browser: at most one.
-    oauth: Mutex<PendingSignIn>,
+    /// A sign-in waiting for the browser (a provider's, or an emailed link's): at most
+    /// one.
+    browser: Mutex<PendingSignIn>,
 }
 
 /// The flow started and not yet waited for, and how to stop the one waited for.
 #[derive(Debug, Default)]
 struct PendingSignIn {
-    flow: Option<OAuthFlow>,
+    flow: Option<BrowserFlow>,
     cancel: CancellationToken,
+}
+
+#[derive(Debug)]
+enum BrowserFlow {
+    Provider(OAuthFlow),
+    EmailLink(EmailLinkFlow),
 }
 
 impl Connection {
@@ -73,24 +80,27 @@ impl Connection {
             poke: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            oauth: Mutex::default(),
+            browser: Mutex::default(),
         })
     }
 
-    /// Starts a sign-in through `provider` (one started before is cancelled) and
-    /// opens the user's browser at it; answers the URL, for the user to open by
-    /// hand when no browser opened.
+    /// Makes `flow` the one sign-in waiting for the browser (one started before is
+    /// cancelled).
+    fn set_pending(&self, flow: BrowserFlow) {
+        let mut pending = self.browser.lock().unwrap_or_else(|e| e.into_inner());
+        pending.cancel.cancel();
+        *pending = PendingSignIn {
+            flow: Some(flow),
+            cancel: CancellationToken::new(),
+        };
+    }
+
+    /// Starts a sign-in through `provider` and opens the user's browser at it;
+    /// answers the URL, for the user to open by hand when no browser opened.
     pub async fn start_oauth(&self, provider: &str) -> Result<String, Error> {
         let flow = OAuthFlow::start(self.session.auth(), provider).await?;
         let url = flow.url().to_string();
-        {
-            let mut pending = self.oauth.lock().unwrap_or_else(|e| e.into_inner());
-            pending.cancel.cancel();
-            *pending = PendingSignIn {
-                flow: Some(flow),
-                cancel: CancellationToken::new(),
-            };
-        }
+        self.set_pending(BrowserFlow::Provider(flow));
         // Opening a browser may wait on a launcher: off the async workers.
         let opening = url.clone();
         let opened = tokio::task::spawn_blocking(move || webbrowser::open(&opening)).await;
@@ -100,11 +110,20 @@ impl Connection {
         Ok(url)
     }
 
+    /// Has a code and a sign-in link emailed to `email` (creating the account if there
+    /// is none); the link, followed in the browser, ends the sign-in waited for by
+    /// [`Self::finish_browser`].
+    pub async fn start_email_link(&self, email: &str) -> Result<(), Error> {
+        let flow = EmailLinkFlow::start(self.session.auth(), email, true).await?;
+        self.set_pending(BrowserFlow::EmailLink(flow));
+        Ok(())
+    }
+
     /// Waits for the started sign-in's browser, until it comes back, times out, is
     /// cancelled or the connection closes.
-    pub async fn finish_oauth(&self) -> Result<User, Error> {
+    pub async fn finish_browser(&self) -> Result<User, Error> {
         let (flow, cancel) = {
-            let mut pending = self.oauth.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = self.browser.lock().unwrap_or_else(|e| e.into_inner());
             (pending.flow.take(), pending.cancel.clone())
         };
         let flow =
@@ -116,14 +135,23 @@ impl Connection {
                 () = stop.cancelled() => {}
             }
         };
-        self.session
-            .sign_in_with_oauth(flow, DEFAULT_TIMEOUT, ended)
-            .await
+        match flow {
+            BrowserFlow::Provider(flow) => {
+                self.session
+                    .sign_in_with_oauth(flow, DEFAULT_TIMEOUT, ended)
+                    .await
+            }
+            BrowserFlow::EmailLink(flow) => {
+                self.session
+                    .sign_in_with_email_link(flow, EMAIL_LINK_TIMEOUT, ended)
+                    .await
+            }
+        }
     }
 
     /// Cancels the sign-in waiting for the browser, if any.
-    pub fn cancel_oauth(&self) {
-        let mut pending = self.oauth.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn cancel_browser(&self) {
+        let mut pending = self.browser.lock().unwrap_or_else(|e| e.into_inner());
         pending.flow = None;
         pending.cancel.cancel();
     }

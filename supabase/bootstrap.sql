@@ -6,7 +6,9 @@
 --   * the API roles anon, authenticated, service_role (BYPASSRLS) and the login role
 --     authenticator that the REST server connects as and switches from;
 --   * the auth schema: users, identities, sessions, refresh_tokens, one_time_tokens,
---     flow_state (sign-ins with PKCE between their redirect and the code's exchange), and
+--     flow_state (sign-ins with PKCE between their redirect and the code's exchange),
+--     mfa_factors, mfa_challenges, mfa_amr_claims (second factors and how each session
+--     was authenticated), and
 --     auth.uid(), auth.role(), auth.email(), auth.jwt() reading the request's JWT claims
 --     from the `request.jwt.claims` setting, the way PostgREST passes them;
 --   * Supabase's grants on the public schema (the API roles get everything by default,
@@ -149,12 +151,50 @@ create table if not exists auth.flow_state (
 );
 create index if not exists idx_auth_code on auth.flow_state (auth_code);
 
+-- Second factors (TOTP), their challenges, and each session's authentication methods
+-- (its `amr` claim; a TOTP entry makes it aal2), as GoTrue's MFA schema.
+create table if not exists auth.mfa_factors (
+  id uuid primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  friendly_name text,
+  factor_type text not null,
+  status text not null,
+  created_at timestamptz not null,
+  updated_at timestamptz not null,
+  secret text,
+  last_challenged_at timestamptz
+);
+create unique index if not exists mfa_factors_user_friendly_name_unique
+  on auth.mfa_factors (friendly_name, user_id) where trim(friendly_name) <> '';
+create index if not exists mfa_factors_user_id_idx on auth.mfa_factors (user_id);
+
+create table if not exists auth.mfa_challenges (
+  id uuid primary key,
+  factor_id uuid not null references auth.mfa_factors (id) on delete cascade,
+  created_at timestamptz not null,
+  verified_at timestamptz,
+  ip_address inet not null
+);
+
+create table if not exists auth.mfa_amr_claims (
+  session_id uuid not null references auth.sessions (id) on delete cascade,
+  created_at timestamptz not null,
+  updated_at timestamptz not null,
+  authentication_method text not null,
+  id uuid primary key default gen_random_uuid(),
+  unique (session_id, authentication_method)
+);
+alter table auth.sessions add column if not exists factor_id uuid;
+
 alter table auth.users owner to supabase_auth_admin;
 alter table auth.flow_state owner to supabase_auth_admin;
 alter table auth.identities owner to supabase_auth_admin;
 alter table auth.sessions owner to supabase_auth_admin;
 alter table auth.refresh_tokens owner to supabase_auth_admin;
 alter table auth.one_time_tokens owner to supabase_auth_admin;
+alter table auth.mfa_factors owner to supabase_auth_admin;
+alter table auth.mfa_challenges owner to supabase_auth_admin;
+alter table auth.mfa_amr_claims owner to supabase_auth_admin;
 
 create or replace function auth.uid() returns uuid
 language sql stable

@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "@supabase/supabase-js";
+import { totp } from "../totp.mjs";
 
 const { API_URL, ANON_KEY } = process.env;
 assert.ok(API_URL && ANON_KEY, "API_URL and ANON_KEY must be set");
@@ -137,6 +138,24 @@ test("OAuth with PKCE: signInWithOAuth, the provider's page, exchangeCodeForSess
   assert.equal(reused.error?.code, "flow_state_not_found");
 });
 
+test("a magic link with PKCE: signInWithOtp, the emailed link, exchangeCodeForSession", async () => {
+  const { supabase } = pkceClient();
+  const email = unique("link");
+  const emailRedirectTo = "http://127.0.0.1:9/callback";
+  const sent = await supabase.auth.signInWithOtp({ email, options: { emailRedirectTo } });
+  assert.equal(sent.error, null);
+  const inbox = await (await fetch(`${API_URL}/inbox?email=${encodeURIComponent(email)}`)).json();
+  const link = inbox[inbox.length - 1].link;
+  const landed = new URL((await fetch(link, { redirect: "manual" })).headers.get("location"));
+  assert.equal(`${landed.origin}${landed.pathname}`, emailRedirectTo);
+  const exchanged = await supabase.auth.exchangeCodeForSession(landed.searchParams.get("code"));
+  assert.equal(exchanged.error, null);
+  assert.equal(exchanged.data.user.email, email);
+
+  const again = new URL((await fetch(link, { redirect: "manual" })).headers.get("location"));
+  assert.equal(again.searchParams.get("error_code"), "otp_expired", "a link answers once");
+});
+
 test("OAuth with PKCE: a wrong verifier and a declined consent are refused", async () => {
   const { supabase, items } = pkceClient();
   const redirectTo = "http://127.0.0.1:9/callback";
@@ -228,4 +247,49 @@ test("anon gets nothing and a bad filter is a clear error", async () => {
   const alice = (await signedUp("bad")).supabase;
   const bad = await alice.from("jobs").select("id").filter("id", "nonsense", "1");
   assert.equal(bad.error?.code, "PGRST100");
+});
+
+test("MFA: enroll a TOTP factor, challenge and verify it, aal2 claims, unenroll", async () => {
+  const { supabase, email } = await signedUp("mfa");
+  const enrolled = await supabase.auth.mfa.enroll({ factorType: "totp", friendlyName: "phone" });
+  assert.equal(enrolled.error, null);
+  assert.equal(enrolled.data.type, "totp");
+  assert.match(enrolled.data.totp.qr_code, /^data:image\/svg\+xml;utf-8,.*<svg/s);
+  assert.match(enrolled.data.totp.uri, /^otpauth:\/\/totp\//);
+  const factorId = enrolled.data.id;
+  const { secret } = enrolled.data.totp;
+
+  let aal = await supabase.auth.mfa.getAuthenticatorAssuranceLevel();
+  assert.deepEqual([aal.data.currentLevel, aal.data.nextLevel], ["aal1", "aal1"], "unverified asks nothing");
+
+  const challenge = await supabase.auth.mfa.challenge({ factorId });
+  assert.equal(challenge.error, null);
+  const wrong = await supabase.auth.mfa.verify({ factorId, challengeId: challenge.data.id, code: "000000" });
+  assert.equal(wrong.error?.code, "mfa_verification_failed");
+  const verified = await supabase.auth.mfa.verify({ factorId, challengeId: challenge.data.id, code: totp(secret) });
+  assert.equal(verified.error, null);
+  const claims = JSON.parse(Buffer.from(verified.data.access_token.split(".")[1], "base64url"));
+  assert.equal(claims.aal, "aal2");
+  assert.deepEqual(claims.amr.map((entry) => entry.method), ["totp", "password"]);
+  aal = await supabase.auth.mfa.getAuthenticatorAssuranceLevel();
+  assert.deepEqual([aal.data.currentLevel, aal.data.nextLevel], ["aal2", "aal2"]);
+  const factors = await supabase.auth.mfa.listFactors();
+  assert.deepEqual(factors.data.totp.map((f) => [f.id, f.status]), [[factorId, "verified"]]);
+
+  // A new sign-in is aal1 and owes the factor; challengeAndVerify brings it to aal2.
+  const laptop = client();
+  await laptop.auth.signInWithPassword({ email, password: "correct horse" });
+  aal = await laptop.auth.mfa.getAuthenticatorAssuranceLevel();
+  assert.deepEqual([aal.data.currentLevel, aal.data.nextLevel], ["aal1", "aal2"]);
+  const refused = await laptop.auth.mfa.unenroll({ factorId });
+  assert.equal(refused.error?.code, "insufficient_aal");
+  const elevated = await laptop.auth.mfa.challengeAndVerify({ factorId, code: totp(secret) });
+  assert.equal(elevated.error, null);
+
+  const removed = await laptop.auth.mfa.unenroll({ factorId });
+  assert.equal(removed.error, null);
+  assert.equal(removed.data.id, factorId);
+  await laptop.auth.refreshSession();
+  aal = await laptop.auth.mfa.getAuthenticatorAssuranceLevel();
+  assert.deepEqual([aal.data.currentLevel, aal.data.nextLevel], ["aal1", "aal1"]);
 });

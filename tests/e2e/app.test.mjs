@@ -10,6 +10,7 @@ import { createServer, connect } from "node:net";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { totp } from "../totp.mjs";
 import { WebDriver } from "./webdriver.mjs";
 
 const app = process.env.JOBDECK_APP;
@@ -166,6 +167,15 @@ test("first run: a wrong project is refused clearly; the sandbox connects in one
   const forged = ANON_KEY.slice(0, -4) + (ANON_KEY.endsWith("AAAA") ? "BBBB" : "AAAA");
   assert.match(await refused(API_URL, forged), /api key|invalid/i);
   assert.match(await refused(API_URL, process.env.SERVICE_ROLE_KEY), /service-role key/);
+  assert.match(await refused(API_URL, process.env.SECRET_KEY), /secret key/);
+  // A project created today hands out a publishable key: it alone connects, and the
+  // project's settings (its sign-in providers) come through with it.
+  await driver.type("#connect-url", API_URL);
+  await driver.type("#connect-key", process.env.PUBLISHABLE_KEY + "\uE007");
+  await driver.waitFor(() => driver.find("#auth-provider-sandbox"), "the sign-in screen of the project");
+  assert.equal(await driver.text("#auth-screen .muted"), API_URL);
+  await driver.click("#auth-other-project");
+  await driver.waitFor(() => driver.find("#use-sandbox"), "the connect screen again");
   await screenshot("connect");
   await driver.click("#use-sandbox");
   await driver.waitFor(() => driver.find("#auth-email"), "the sign-in screen");
@@ -207,6 +217,22 @@ test("sign in with an emailed code", async () => {
   await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after the code");
 });
 
+test("sign in with the emailed link, followed in the browser", async () => {
+  await driver.click("#sign-out");
+  await driver.type("#auth-email", email);
+  await driver.click("#auth-send-code");
+  await driver.waitFor(() => driver.find("#code-row:not([hidden])"), "the code field");
+  const inbox = await (await fetch(`${process.env.API_URL}/inbox?email=${encodeURIComponent(email)}`)).json();
+  const link = inbox[inbox.length - 1].link;
+  assert.match(link, /token=pkce_/);
+  // The browser: the sandbox sends it to the app's loopback listener with a code.
+  const landed = (await fetch(link, { redirect: "manual" })).headers.get("location");
+  assert.match(landed, /^http:\/\/127\.0\.0\.1:\d+\/callback\?/);
+  assert.match(await (await fetch(landed)).text(), /You are signed in/);
+  await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after the link");
+  assert.ok((await driver.text("#session-state")).includes(email));
+});
+
 // What the user's browser does with the sign-in's address: the sandbox provider's
 // consent page signs in as `address`; then the browser lands on the app's loopback
 // listener. Answers the page the browser shows at the end.
@@ -242,6 +268,50 @@ test("sign in through an OAuth provider in the browser, or cancel it", async () 
   await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after the browser");
   const session = await driver.text("#session-state");
   assert.ok(session.includes(email), `signed in as the same user: ${session}`);
+});
+
+test("an authenticator app: added with its QR code, asked for at sign-in, removed", async () => {
+  await driver.click("#account-open");
+  await driver.waitFor(() => driver.find("#account-no-factors"), "the account screen without factors");
+  assert.equal(await driver.text("#account-email"), email);
+  await driver.click("#account-add");
+  const secret = await driver.waitFor(
+    () => driver.run("const i = document.getElementById('account-secret'); return i && i.value;"),
+    "the new factor's secret",
+  );
+  const qrShown = await driver.waitFor(
+    () => driver.run("const i = document.getElementById('account-qr'); return i && i.complete && i.naturalWidth > 0;"),
+    "the QR code drawn",
+  );
+  assert.ok(qrShown);
+  await screenshot("mfa-enroll");
+  await driver.type("#account-code", "000000\uE007");
+  assert.match(await driver.waitFor(() => driver.text("#account-error"), "a wrong code refused"), /Invalid TOTP code/);
+  await driver.type("#account-code", totp(secret) + "\uE007");
+  await driver.waitFor(() => driver.find("#account-factors [data-factor]"), "the confirmed factor listed");
+  assert.match(await driver.text("#account-factors"), /On/);
+
+  await driver.click("#sign-out");
+  await driver.waitFor(() => driver.find("#auth-email"), "the sign-in screen");
+  await driver.type("#auth-email", email);
+  await driver.type("#auth-password", password);
+  await driver.click("#auth-sign-in");
+  await driver.waitFor(() => driver.find("#auth-totp"), "the authenticator code asked for");
+  assert.ok((await driver.text("#auth-second-factor")).includes(email));
+  await screenshot("mfa-challenge");
+  await driver.type("#auth-totp", "000000\uE007");
+  assert.match(await driver.waitFor(() => driver.text("#auth-error"), "a wrong code refused"), /Invalid TOTP code/);
+  assert.equal(await driver.find("#jobs-screen"), null, "not signed in on a wrong code");
+  await driver.type("#auth-totp", totp(secret) + "\uE007");
+  await driver.waitFor(() => driver.find("#jobs-screen"), "the jobs screen after the code");
+
+  // Removed again, so the later steps (and the CLI) sign in with the password alone.
+  await driver.click("#account-open");
+  await driver.waitFor(() => driver.find("#account-factors .account-remove"), "the factor's remove button");
+  await driver.click("#account-factors .account-remove");
+  await driver.waitFor(() => driver.find("#account-no-factors"), "no factors left");
+  await driver.click("#account-back");
+  await driver.waitFor(() => driver.find("#jobs-screen"), "back on the jobs screen");
 });
 
 test("hello goes waiting → running → finished, with its times", async () => {

@@ -45,7 +45,7 @@ import { millis } from "./format";
 import { resolveLang, setLang, t } from "./i18n.svelte";
 import { applyChanges, applyProgress, emptyFilter, removeJobs, type actionsFor } from "./state";
 
-export type Screen = "loading" | "connect" | "auth" | "jobs";
+export type Screen = "loading" | "connect" | "auth" | "jobs" | "account";
 export type Action = ReturnType<typeof actionsFor>[number];
 
 /** How the queued events of one batch change the state. */
@@ -205,7 +205,12 @@ export class AppState {
     const connection = this.connection;
     if (!connection) {
       this.screen = "connect";
-    } else if (connection.session.state === "signed_out" || connection.session.state === "ended") {
+    } else if (
+      connection.session.state === "signed_out" ||
+      connection.session.state === "ended" ||
+      // Signed in with a first factor: the sign-in screen asks for the second.
+      connection.session.state === "second_factor"
+    ) {
       this.session = connection.session;
       this.screen = "auth";
     } else {
@@ -224,6 +229,11 @@ export class AppState {
     this.feedError = null;
     this.workerTrouble = null;
     void this.route();
+  }
+
+  /** The account screen (second factors), and back to the jobs. */
+  showAccount(open: boolean): void {
+    if (this.connection) this.screen = open ? "account" : "jobs";
   }
 
   async signOut(): Promise<void> {

@@ -156,14 +156,37 @@ export type LogLine = { attempt: number,
 seq: number, at: string, stream: LogStream, level: LogLevel, line: string, };
 
 /**
+ * A second factor of the user.
+ */
+export type Factor = { id: string, friendly_name: string | null, 
+/**
+ * `totp` (phone and WebAuthn factors are listed but not used by Jobdeck).
+ */
+factor_type: string, 
+/**
+ * `verified`, or `unverified` until its first code is answered.
+ */
+status: string, };
+
+/**
  * The user as Auth describes them (the fields Jobdeck uses).
  */
-export type User = { id: string, email: string | null, email_confirmed_at: string | null, user_metadata: JsonValue, };
+export type User = { id: string, email: string | null, email_confirmed_at: string | null, user_metadata: JsonValue, 
+/**
+ * Second factors, verified or being enrolled (Auth omits the list when empty).
+ */
+factors: Array<Factor>, };
+
+/**
+ * A TOTP factor just enrolled: the secret an authenticator app needs, as a QR code
+ * (SVG), the `otpauth://` URI it encodes, and the secret itself to type in.
+ */
+export type TotpEnrollment = { factor_id: string, qr_code_svg: string, uri: string, secret: string, };
 
 /**
  * What the UI shows about the session.
  */
-export type SessionState = { "state": "signed_out" } | { "state": "active", email: string | null, expires_at: number, } | { "state": "refreshing", email: string | null, expires_at: number, } | { "state": "offline", email: string | null, expires_at: number, reason: string, } | { "state": "ended", reason: string, };
+export type SessionState = { "state": "signed_out" } | { "state": "second_factor", email: string | null, factor_id: string, } | { "state": "active", email: string | null, expires_at: number, } | { "state": "refreshing", email: string | null, expires_at: number, } | { "state": "offline", email: string | null, expires_at: number, reason: string, } | { "state": "ended", reason: string, };
 
 /**
  * What the worker is doing now.
@@ -266,12 +289,16 @@ export function authSignUp(email: string, password: string): Promise<SignUpOutco
 }
 
 /**
- * Emails a one-time code (creating the account if there is none).
+ * Emails a one-time code and a sign-in link (creating the account if there is
+ * none). `auth_browser_finish` then waits for the link; the code signs in too.
  */
 export function authSendCode(email: string): Promise<null> {
   return invoke("auth_send_code", { email });
 }
 
+/**
+ * Signs in with the emailed code; the link of the same message waits no more.
+ */
 export function authVerifyCode(email: string, code: string): Promise<SessionState> {
   return invoke("auth_verify_code", { email, code });
 }
@@ -285,7 +312,7 @@ export function authProviders(): Promise<Array<string>> {
 
 /**
  * Starts a sign-in through `provider` in the user's browser; answers its URL (to
- * show when no browser opened). `auth_oauth_finish` then waits for it.
+ * show when no browser opened). `auth_browser_finish` then waits for it.
  */
 export function authOauthStart(provider: string): Promise<string> {
   return invoke("auth_oauth_start", { provider });
@@ -293,17 +320,54 @@ export function authOauthStart(provider: string): Promise<string> {
 
 /**
  * Waits for the browser to come back from the provider (a few minutes at most)
- * and signs in with what it brings.
+ * or from the emailed link (an hour at most) and signs in with what it brings.
  */
-export function authOauthFinish(): Promise<SessionState> {
-  return invoke("auth_oauth_finish");
+export function authBrowserFinish(): Promise<SessionState> {
+  return invoke("auth_browser_finish");
 }
 
 /**
- * Stops waiting for the browser; `auth_oauth_finish` answers `cancelled`.
+ * Stops waiting for the browser; `auth_browser_finish` answers `cancelled`.
  */
-export function authOauthCancel(): Promise<null> {
-  return invoke("auth_oauth_cancel");
+export function authBrowserCancel(): Promise<null> {
+  return invoke("auth_browser_cancel");
+}
+
+/**
+ * Answers the sign-in's second factor with the code from the user's authenticator
+ * app: the session becomes aal2 and the app goes on as signed in.
+ */
+export function authVerifyTotp(code: string): Promise<SessionState> {
+  return invoke("auth_verify_totp", { code });
+}
+
+/**
+ * The account's second factors, as Auth knows them now.
+ */
+export function accountFactors(): Promise<Array<Factor>> {
+  return invoke("account_factors");
+}
+
+/**
+ * Starts adding an authenticator app: its QR code and secret, to be confirmed
+ * with its first code by `account_confirm_totp`.
+ */
+export function accountEnrollTotp(name: string): Promise<TotpEnrollment> {
+  return invoke("account_enroll_totp", { name });
+}
+
+/**
+ * Confirms a new factor with its first code; answers the account's factors.
+ */
+export function accountConfirmTotp(factorId: string, code: string): Promise<Array<Factor>> {
+  return invoke("account_confirm_totp", { factorId, code });
+}
+
+/**
+ * Removes a factor (a verified one only from a session that used it to sign in).
+ */
+export function accountRemoveFactor(factorId: string): Promise<Array<Factor>> {
+  return invoke("account_remove_factor", { factorId });
 }
 
 /**

@@ -48,6 +48,9 @@ enum Command {
     Logout(commands::auth::LogoutArgs),
     /// Who this CLI is signed in as.
     Whoami,
+    /// Second factors: an authenticator app (TOTP) asked for at each sign-in.
+    #[command(subcommand)]
+    Mfa(commands::auth::MfaCommand),
     /// Enqueue a job.
     Enqueue(commands::jobs::EnqueueArgs),
     /// List your jobs, newest first.
@@ -127,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => auth::login(&context()?, args).await,
         Command::Logout(args) => auth::logout(&context()?, args).await,
         Command::Whoami => auth::whoami(&context()?).await,
+        Command::Mfa(command) => auth::mfa(&context()?, command).await,
         Command::Enqueue(args) => jobs::enqueue(&context()?, args).await,
         Command::Jobs(args) => jobs::list(&context()?, args).await,
         Command::Show { id } => jobs::show(&context()?, id).await,

@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Stdio;
 
-use jobdeck_sandbox::testing::{TestSandbox, email};
+use jobdeck_sandbox::testing::{TestSandbox, email, totp_code};
 use serde_json::Value;
 use support::{Cli, DEADLINE, code, worker_says};
 use tokio::{
@@ -350,4 +350,152 @@ async fn login_with_a_provider_prints_the_url_and_signs_in_from_the_browser() {
     assert_eq!(printed["email"].as_str(), Some(address.as_str()));
     let who = cli.json(&["whoami"]).await;
     assert_eq!(who["email"].as_str(), Some(address.as_str()));
+}
+
+#[tokio::test]
+async fn an_authenticator_app_is_enrolled_then_asked_for_at_login() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_in(&sandbox).await;
+    let address = cli.json(&["whoami"]).await["email"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+    let enrolled = cli.json(&["mfa", "enroll", "--name", "phone"]).await;
+    let factor = enrolled["factor_id"]
+        .as_str()
+        .expect("a factor")
+        .to_string();
+    let secret = enrolled["secret"].as_str().expect("a secret").to_string();
+    assert!(
+        enrolled["uri"]
+            .as_str()
+            .expect("a URI")
+            .starts_with("otpauth://totp/")
+    );
+    let human = cli.run(&["mfa", "enroll", "--name", "tablet"]).await;
+    let shown = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        shown.contains("▀") || shown.contains("█"),
+        "a QR code: {shown}"
+    );
+    assert!(shown.contains("jobdeck mfa confirm"), "{shown}");
+
+    let out = cli
+        .run_with_stdin(
+            &["mfa", "confirm", &factor],
+            &format!("{}\n", totp_code(&secret)),
+        )
+        .await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = cli.json(&["mfa", "list"]).await;
+    let verified: Vec<&str> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|f| f["status"] == "verified")
+        .map(|f| f["id"].as_str().expect("an id"))
+        .collect();
+    assert_eq!(verified, [factor.as_str()], "{listed}");
+
+    // Another machine: a wrong code leaves it signed out; the right one signs it in.
+    let other = Cli::signed_out(&sandbox.status.api_url, &sandbox.status.anon_key);
+    let login = ["login", address.as_str(), "--password-stdin"];
+    let out = other
+        .run_with_stdin(&login, &format!("{}\n000000\n", support::PASSWORD))
+        .await;
+    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid TOTP code"));
+    assert_eq!(code(&other.run(&["whoami"]).await), 3, "not signed in");
+    let out = other
+        .run_with_stdin(
+            &login,
+            &format!("{}\n{}\n", support::PASSWORD, totp_code(&secret)),
+        )
+        .await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(other.json(&["whoami"]).await["email"], address.as_str());
+
+    let out = other.run(&["mfa", "remove", &factor]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Cli::signed_out(&sandbox.status.api_url, &sandbox.status.anon_key)
+        .run_with_stdin(&login, &format!("{}\n", support::PASSWORD))
+        .await;
+    assert_eq!(
+        code(&out),
+        0,
+        "no code asked once removed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_publishable_key_alone_runs_jobs_and_a_secret_key_is_refused() {
+    let sandbox = TestSandbox::start().await;
+    let address = email("pk");
+    sandbox.sign_up(&address, support::PASSWORD).await;
+    let cli = Cli::login(
+        &sandbox.status.api_url,
+        &sandbox.status.publishable_key,
+        &address,
+    )
+    .await;
+    assert_eq!(cli.json(&["whoami"]).await["email"], address.as_str());
+    let (mut worker, _said) = cli.worker("5");
+    let out = cli
+        .run(&["enqueue", "hello", "--set", "name=Ada", "--wait"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Hello, Ada!"));
+    let _ = worker.kill().await;
+
+    let secret = Cli::signed_out(&sandbox.status.api_url, &sandbox.status.secret_key);
+    let out = secret.run(&["whoami"]).await;
+    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("secret key"));
+}
+
+#[tokio::test]
+async fn login_with_the_emailed_link_followed_in_the_browser() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_out(&sandbox.status.api_url, &sandbox.status.anon_key);
+    let address = email("link");
+    // No terminal: standard input at its end, so only the link can sign in.
+    let mut login = cli
+        .command(&["login", &address, "--otp"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut prompt = login.stderr.take().expect("stderr");
+    tokio::time::timeout(DEADLINE, async {
+        let mut said = Vec::new();
+        let mut buffer = [0u8; 256];
+        while !String::from_utf8_lossy(&said).contains("follow the link") {
+            let read = prompt.read(&mut buffer).await.expect("reads the prompt");
+            assert!(read > 0, "login ended: {}", String::from_utf8_lossy(&said));
+            said.extend_from_slice(&buffer[..read]);
+        }
+    })
+    .await
+    .expect("the prompt came in time");
+    let mail = sandbox.latest_mail(&address).await;
+    let landed = sandbox
+        .follow_link(mail["link"].as_str().expect("a link"))
+        .await;
+    assert!(landed.starts_with("http://127.0.0.1:"), "{landed}");
+    let page = reqwest::get(&landed)
+        .await
+        .expect("the CLI's listener answers")
+        .text()
+        .await
+        .expect("a page");
+    assert!(page.contains("You are signed in"), "{page}");
+    let out = tokio::time::timeout(DEADLINE, login.wait_with_output())
+        .await
+        .expect("finishes")
+        .expect("exit");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Signed in as {address}")));
+    assert_eq!(cli.json(&["whoami"]).await["email"], address.as_str());
 }

@@ -160,7 +160,13 @@ fn auth_code(code: &str, status: u16) -> ErrorCode {
             ErrorCode::AuthExpired
         }
         "user_already_exists" | "email_exists" | "phone_exists" | "conflict" => ErrorCode::Conflict,
-        "not_admin" => ErrorCode::Forbidden,
+        "not_admin" | "insufficient_aal" => ErrorCode::Forbidden,
+        // A wrong or stale second-factor code: type the current one.
+        "mfa_verification_failed" | "mfa_challenge_expired" | "mfa_ip_address_mismatch" => {
+            ErrorCode::Validation
+        }
+        "mfa_factor_not_found" => ErrorCode::NotFound,
+        "mfa_factor_name_conflict" | "too_many_enrolled_mfa_factors" => ErrorCode::Conflict,
         "weak_password"
         | "validation_failed"
         | "bad_json"

@@ -28,8 +28,8 @@ pub mod signals;
 pub mod worker;
 
 pub use auth::{
-    client::{AuthClient, Session, SignOutScope, SignUp, User},
-    oauth::OAuthFlow,
+    client::{AuthClient, Factor, Session, SignOutScope, SignUp, TotpEnrollment, User},
+    oauth::{EmailLinkFlow, OAuthFlow},
     session::{FileStore, MemoryStore, SessionOwner, SessionState, SessionStore},
 };
 pub use error::{Error, ErrorBody, ErrorCode};

@@ -1,4 +1,4 @@
-//! Sign-in through an OAuth provider against a real sandbox: the loopback listener
+//! Sign-in through an OAuth provider, or an emailed link, against a real sandbox: the loopback listener
 //! receives the redirect from a real HTTP client standing in for the browser, which
 //! drives the sandbox provider's consent page.
 
@@ -6,7 +6,9 @@ mod support;
 
 use std::{future::pending, sync::Arc, time::Duration};
 
-use jobdeck_core::{ErrorCode, MemoryStore, OAuthFlow, SessionOwner, SessionState, SessionStore};
+use jobdeck_core::{
+    EmailLinkFlow, ErrorCode, MemoryStore, OAuthFlow, SessionOwner, SessionState, SessionStore,
+};
 use jobdeck_sandbox::testing::{TestSandbox, email, reqwest};
 use support::auth;
 
@@ -179,4 +181,56 @@ async fn a_declined_foreign_timed_out_or_cancelled_sign_in_saves_nothing() {
 
     assert!(store.load().expect("loads").is_none(), "nothing was saved");
     assert!(matches!(*owner.watch().borrow(), SessionState::SignedOut));
+}
+
+#[tokio::test]
+async fn an_emailed_link_signs_in_through_the_loopback_once() {
+    let sandbox = TestSandbox::start().await;
+    let (signer, store) = owner(&sandbox);
+    let address = email("link");
+    let flow = EmailLinkFlow::start(signer.auth(), &address, true)
+        .await
+        .expect("the mail is sent");
+    let mail = sandbox.latest_mail(&address).await;
+    let link = mail["link"].as_str().expect("a link").to_string();
+    let browser = async {
+        let landed = sandbox.follow_link(&link).await;
+        assert!(landed.starts_with("http://127.0.0.1:"), "{landed}");
+        browser_lands_on(&landed).await
+    };
+    let (signed_in, (status, page)) = tokio::join!(
+        signer.sign_in_with_email_link(flow, Duration::from_secs(60), pending()),
+        browser
+    );
+    assert_eq!(
+        signed_in.expect("signed in").email.as_deref(),
+        Some(address.as_str())
+    );
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(page.contains("You are signed in"), "{page}");
+    assert!(
+        store.load().expect("loads").is_some(),
+        "the session is kept"
+    );
+
+    // A link answers once: followed again it lands with Auth's error, not a code.
+    let again = sandbox.follow_link(&link).await;
+    assert!(again.contains("error_code=otp_expired"), "{again}");
+    let query = again.split_once('?').map_or("", |(_, q)| q);
+    assert!(
+        !form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "code"),
+        "{again}"
+    );
+
+    // A link never followed: the wait ends with the timeout and nothing is saved.
+    let (third, third_store) = owner(&sandbox);
+    let flow = EmailLinkFlow::start(third.auth(), &address, false)
+        .await
+        .expect("the mail is sent");
+    let error = third
+        .sign_in_with_email_link(flow, Duration::from_millis(200), pending())
+        .await
+        .expect_err("timed out");
+    assert_eq!(error.code(), ErrorCode::Cancelled);
+    assert!(third_store.load().expect("loads").is_none());
 }

@@ -74,14 +74,19 @@ async fn fifty_concurrent_callers_during_expiry_cause_one_refresh() {
         before + 1,
         "the server saw one rotation"
     );
-    assert_eq!(tokens.len(), 1, "everyone got the same new token");
-    assert!(!tokens.contains(old.access_token.expose()));
-
     let saved = store.load().expect("loads").expect("a session");
     assert_ne!(
         saved.refresh_token, old.refresh_token,
         "the rotated token was persisted"
     );
+    // (Within the second of the sign-in the new access token may equal the old one
+    // byte for byte: same claims, same `iat`. What matters is whose it is.)
+    assert_eq!(
+        tokens,
+        HashSet::from([saved.access_token.expose().to_string()]),
+        "everyone got the refreshed session's token"
+    );
+    assert!(saved.expires_at > chrono::Utc::now().timestamp());
     let user = auth(&sandbox)
         .user(&saved.access_token)
         .await

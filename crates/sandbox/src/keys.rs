@@ -1,7 +1,9 @@
 //! The sandbox's signing secret and the API keys and access tokens made from it.
 //!
-//! Like a Supabase project with legacy keys: HS256, the anon and service_role keys are
-//! long-lived JWTs, and access tokens carry the claims GoTrue puts in them.
+//! Like a Supabase project: HS256, the legacy anon and service_role keys are long-lived
+//! JWTs, and access tokens carry the claims GoTrue puts in them. Beside them, the keys
+//! new projects hand out, `sb_publishable_…` and `sb_secret_…`, which are not JWTs: the
+//! gateway swaps them for the anon and service_role JWTs ([`Keys::swap`]).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
@@ -28,6 +30,8 @@ pub struct Keys {
     secret: String,
     pub anon_key: String,
     pub service_role_key: String,
+    pub publishable_key: String,
+    pub secret_key: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
 }
@@ -72,6 +76,8 @@ impl Keys {
         Ok(Self {
             anon_key: api_key("anon"),
             service_role_key: api_key("service_role"),
+            publishable_key: opaque_key("sb_publishable_", &secret),
+            secret_key: opaque_key("sb_secret_", &secret),
             secret,
             encoding,
             decoding,
@@ -80,6 +86,21 @@ impl Keys {
 
     pub fn secret(&self) -> &str {
         &self.secret
+    }
+
+    /// The JWT a new-style key stands for, as Supabase's gateway swaps it in: the anon
+    /// key for the publishable key, the service_role key for the secret key. `None`
+    /// for anything else.
+    pub fn swap(&self, key: &str) -> Option<&str> {
+        use subtle::ConstantTimeEq as _;
+        let is = |known: &str| bool::from(known.as_bytes().ct_eq(key.as_bytes()));
+        if is(&self.publishable_key) {
+            Some(&self.anon_key)
+        } else if is(&self.secret_key) {
+            Some(&self.service_role_key)
+        } else {
+            None
+        }
     }
 
     pub fn sign(&self, claims: &Value) -> String {
@@ -122,6 +143,16 @@ fn sign(key: &EncodingKey, claims: &Value) -> String {
         .expect("HS256 signing of a JSON object")
 }
 
+/// A new-style key: `prefix`, then 22 and 8 URL-safe characters as Supabase's have,
+/// derived from the JWT secret so the keys stay the same across restarts.
+fn opaque_key(prefix: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{prefix}{secret}").as_bytes());
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    format!("{prefix}{}_{}", &text[..22], &text[22..30])
+}
+
 /// A random string of `len` URL-safe letters and digits.
 pub fn random_token(len: usize) -> String {
     use rand::Rng as _;
@@ -141,6 +172,21 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn new_style_keys_are_stable_and_stand_for_the_legacy_ones() {
+        let a = Keys::new("s".repeat(40), 1_700_000_000).expect("keys");
+        let b = Keys::new("s".repeat(40), 1_800_000_000).expect("keys");
+        let other = Keys::new("t".repeat(40), 1_700_000_000).expect("keys");
+        assert_eq!(a.publishable_key, b.publishable_key);
+        assert_ne!(a.publishable_key, other.publishable_key);
+        assert!(a.publishable_key.starts_with("sb_publishable_"));
+        assert_eq!(a.secret_key.len(), "sb_secret_".len() + 31);
+        assert_eq!(a.swap(&a.publishable_key), Some(a.anon_key.as_str()));
+        assert_eq!(a.swap(&a.secret_key), Some(a.service_role_key.as_str()));
+        assert_eq!(a.swap(&other.secret_key), None);
+        assert_eq!(a.swap(&a.anon_key), None);
     }
 
     #[test]

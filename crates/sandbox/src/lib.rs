@@ -26,7 +26,14 @@ pub mod testing;
 
 use std::sync::{Arc, RwLock};
 
-use axum::{Router, extract::DefaultBodyLimit, http::HeaderMap, routing::get};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderMap, HeaderValue, header},
+    middleware::{self, Next},
+    response::{IntoResponse as _, Response},
+    routing::get,
+};
 
 use db::{Caller, Db};
 use keys::Keys;
@@ -164,6 +171,49 @@ pub fn app(state: Arc<AppState>) -> Router {
             auth::provider::AUTHORIZE_PATH,
             get(auth::provider::page).post(auth::provider::decide),
         )
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), gateway))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Supabase's API gateway in front of every service: a new-style key
+/// (`sb_publishable_…`, `sb_secret_…`) given as `apikey` is swapped for the JWT it stands
+/// for, which is also the bearer unless the request carries a token of its own (a user's
+/// session); supabase-js sends the key itself as the bearer when signed out. An `sb_`
+/// key that is not this project's is refused. Legacy keys pass as they are.
+async fn gateway(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let key = headers
+        .get("apikey")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+                .find(|(k, _)| k == "apikey")
+                .map(|(_, v)| v.into_owned())
+        });
+    let Some(key) = key.filter(|key| key.starts_with("sb_")) else {
+        return next.run(request).await;
+    };
+    let Some(jwt) = state.keys.swap(&key) else {
+        return RestError::InvalidApiKey.into_response();
+    };
+    let own_bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(_, token)| token.trim() != key);
+    // A JWT is visible ASCII: always a valid header value.
+    let (Ok(apikey), Ok(bearer)) = (
+        HeaderValue::from_str(jwt),
+        HeaderValue::from_str(&format!("Bearer {jwt}")),
+    ) else {
+        return RestError::InvalidApiKey.into_response();
+    };
+    let headers = request.headers_mut();
+    if !own_bearer {
+        headers.insert(header::AUTHORIZATION, bearer);
+    }
+    headers.insert("apikey", apikey);
+    next.run(request).await
 }

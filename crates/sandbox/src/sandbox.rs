@@ -107,6 +107,12 @@ pub struct Status {
     pub db_url: String,
     pub anon_key: String,
     pub service_role_key: String,
+    /// The keys new projects have (`sb_publishable_…`, `sb_secret_…`); absent from a
+    /// status file written by an older sandbox.
+    #[serde(default)]
+    pub publishable_key: String,
+    #[serde(default)]
+    pub secret_key: String,
     pub jwt_secret: String,
     pub inbox_url: String,
     pub pid: u32,
@@ -116,10 +122,12 @@ impl Status {
     /// `supabase status`'s layout.
     pub fn pretty(&self) -> String {
         format!(
-            "         API URL: {}\n          DB URL: {}\n       Inbox URL: {}\n      JWT secret: {}\n        anon key: {}\nservice_role key: {}\n",
+            "         API URL: {}\n          DB URL: {}\n       Inbox URL: {}\n Publishable key: {}\n      Secret key: {}\n      JWT secret: {}\n        anon key: {}\nservice_role key: {}\n",
             self.api_url,
             self.db_url,
             self.inbox_url,
+            self.publishable_key,
+            self.secret_key,
             self.jwt_secret,
             self.anon_key,
             self.service_role_key
@@ -129,10 +137,12 @@ impl Status {
     /// `KEY="value"` lines, for `eval` or an env file.
     pub fn env(&self) -> String {
         format!(
-            "API_URL=\"{}\"\nDB_URL=\"{}\"\nINBOX_URL=\"{}\"\nJWT_SECRET=\"{}\"\nANON_KEY=\"{}\"\nSERVICE_ROLE_KEY=\"{}\"\n",
+            "API_URL=\"{}\"\nDB_URL=\"{}\"\nINBOX_URL=\"{}\"\nPUBLISHABLE_KEY=\"{}\"\nSECRET_KEY=\"{}\"\nJWT_SECRET=\"{}\"\nANON_KEY=\"{}\"\nSERVICE_ROLE_KEY=\"{}\"\n",
             self.api_url,
             self.db_url,
             self.inbox_url,
+            self.publishable_key,
+            self.secret_key,
             self.jwt_secret,
             self.anon_key,
             self.service_role_key
@@ -329,6 +339,8 @@ pub async fn start(options: Options) -> Result<Running, SandboxError> {
         db_url: admin_url.replace("postgres://", "postgresql://"),
         anon_key: keys.anon_key.clone(),
         service_role_key: keys.service_role_key.clone(),
+        publishable_key: keys.publishable_key.clone(),
+        secret_key: keys.secret_key.clone(),
         jwt_secret: config.jwt_secret.clone(),
         inbox_url: format!("{api_url}/inbox"),
         pid: std::process::id(),
@@ -440,7 +452,9 @@ impl Running {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
         });
-        let served = axum::serve(listener, app(state))
+        // The peer's address: MFA challenges are answered from where they were asked.
+        let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(io("serving HTTP"));

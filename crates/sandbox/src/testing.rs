@@ -192,18 +192,7 @@ impl TestSandbox {
     /// `email`, or declines when it is `None`. Answers where the browser is sent at the
     /// end (the app's redirect URL, with the code or the error), not following it.
     pub async fn consent(&self, authorize_url: &str, email: Option<&str>) -> String {
-        let browser = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client");
-        let location = |response: &Response| {
-            response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_else(|| panic!("a redirect, got {}", response.status()))
-                .to_string()
-        };
+        let browser = browser();
         let to_provider = browser.get(authorize_url).send().await.expect("authorize");
         let page_url = location(&to_provider);
         let page = browser
@@ -242,6 +231,31 @@ impl TestSandbox {
         location(&callback)
     }
 
+    /// The latest mail the sandbox "sent" to `email` (its code and link).
+    pub async fn latest_mail(&self, email: &str) -> Value {
+        let inbox: Value = self
+            .http
+            .get(self.url("/inbox"))
+            .query(&[("email", email)])
+            .send()
+            .await
+            .expect("the inbox")
+            .json()
+            .await
+            .expect("the inbox as JSON");
+        inbox
+            .as_array()
+            .and_then(|mail| mail.last())
+            .cloned()
+            .unwrap_or_else(|| panic!("no mail to {email}"))
+    }
+
+    /// Does what a browser does with an emailed sign-in link: answers where the sandbox
+    /// sends it (the app's redirect URL, with a code, a session or an error).
+    pub async fn follow_link(&self, link: &str) -> String {
+        location(&browser().get(link).send().await.expect("the link"))
+    }
+
     /// Calls a job function as `session`'s user.
     pub async fn rpc(&self, session: &Session, function: &str, args: Value) -> (StatusCode, Value) {
         send(
@@ -271,6 +285,34 @@ pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, body)
+}
+
+/// A client that, like a browser the test watches, does not follow redirects.
+fn browser() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Where a redirect sends the browser.
+fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("a redirect, got {}", response.status()))
+        .to_string()
+}
+
+/// The code an authenticator app shows now for a TOTP `secret` (base32).
+pub fn totp_code(secret: &str) -> String {
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).expect("a base32 secret"))
+        .build()
+        .expect("a TOTP")
+        .generate_current()
+        .to_string()
 }
 
 /// A unique email address for this test run.

@@ -1,6 +1,6 @@
 //! `/auth/v1` over real HTTP: what a Supabase client sees from GoTrue.
 
-use jobdeck_sandbox::testing::{TestSandbox, email, send};
+use jobdeck_sandbox::testing::{TestSandbox, email, send, totp_code};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -550,4 +550,327 @@ fn sandbox_claims(token: &str) -> serde_json::Value {
         .decode(payload)
         .expect("base64url claims");
     serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// Challenges `factor` and answers with `code`.
+async fn answer(
+    sandbox: &TestSandbox,
+    session: &jobdeck_sandbox::testing::Session,
+    factor: &str,
+    code: &str,
+) -> (StatusCode, serde_json::Value) {
+    let (status, challenge) = send(sandbox.user(
+        session,
+        Method::POST,
+        &format!("/auth/v1/factors/{factor}/challenge"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{challenge}");
+    send(
+        sandbox
+            .user(
+                session,
+                Method::POST,
+                &format!("/auth/v1/factors/{factor}/verify"),
+            )
+            .json(&json!({ "challenge_id": challenge["id"], "code": code })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_totp_factor_makes_sessions_aal2_and_only_aal2_removes_it() {
+    let sandbox = TestSandbox::start().await;
+    let address = email("mfa");
+    let first = sandbox.sign_up(&address, "correct horse").await;
+    let other_device = sandbox
+        .sign_in(&address, "correct horse")
+        .await
+        .expect("signs in");
+
+    let (status, enrolled) = send(
+        sandbox
+            .user(&first, Method::POST, "/auth/v1/factors")
+            .json(&json!({ "factor_type": "totp", "friendly_name": "phone" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{enrolled}");
+    let factor = enrolled["id"].as_str().expect("a factor id").to_string();
+    let secret = enrolled["totp"]["secret"].as_str().expect("a secret");
+    let uri = enrolled["totp"]["uri"].as_str().expect("a URI");
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(uri.contains(&format!("secret={secret}")), "{uri}");
+    assert!(
+        enrolled["totp"]["qr_code"]
+            .as_str()
+            .expect("a QR code")
+            .contains("<svg")
+    );
+    let (_, user) = send(sandbox.user(&first, Method::GET, "/auth/v1/user")).await;
+    assert_eq!(user["factors"][0]["status"], "unverified");
+
+    // One name per factor; an unknown factor or another user's is not found.
+    let (status, body) = send(
+        sandbox
+            .user(&first, Method::POST, "/auth/v1/factors")
+            .json(&json!({ "factor_type": "totp", "friendly_name": "phone" })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("mfa_factor_name_conflict")
+        )
+    );
+    let stranger = sandbox.sign_up(&email("stranger"), "correct horse").await;
+    let (status, body) = send(sandbox.user(
+        &stranger,
+        Method::POST,
+        &format!("/auth/v1/factors/{factor}/challenge"),
+    ))
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("mfa_factor_not_found"))
+    );
+
+    let (status, body) = answer(&sandbox, &first, &factor, "000000").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("mfa_verification_failed")
+        )
+    );
+    let (status, body) = answer(&sandbox, &first, &factor, &totp_code(secret)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let elevated = jobdeck_sandbox::testing::Session::from_json(&body);
+    let claims = sandbox_claims(&elevated.access_token);
+    assert_eq!(claims["aal"], "aal2");
+    let methods: Vec<&str> = claims["amr"]
+        .as_array()
+        .expect("an amr list")
+        .iter()
+        .map(|entry| entry["method"].as_str().expect("a method"))
+        .collect();
+    assert_eq!(methods, ["totp", "password"], "most recent first");
+    assert_eq!(body["user"]["factors"][0]["status"], "verified");
+
+    // The aal1 refresh token cannot reach the aal2 session; the other device's aal1
+    // session is over; a refresh keeps aal2.
+    let (status, body) = sandbox.refresh(&first.refresh_token).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("refresh_token_not_found"))
+    );
+    let (status, body) = send(sandbox.user(&other_device, Method::GET, "/auth/v1/user")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("session_not_found"))
+    );
+    let (status, body) = sandbox.refresh(&elevated.refresh_token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let elevated = jobdeck_sandbox::testing::Session::from_json(&body);
+    assert_eq!(sandbox_claims(&elevated.access_token)["aal"], "aal2");
+
+    // A new sign-in is aal1 until its own challenge is answered: it can neither
+    // remove the factor nor add one.
+    let later = sandbox
+        .sign_in(&address, "correct horse")
+        .await
+        .expect("signs in");
+    assert_eq!(sandbox_claims(&later.access_token)["aal"], "aal1");
+    let (status, body) = send(sandbox.user(
+        &later,
+        Method::DELETE,
+        &format!("/auth/v1/factors/{factor}"),
+    ))
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_aal"))
+    );
+    let (status, body) = send(
+        sandbox
+            .user(&later, Method::POST, "/auth/v1/factors")
+            .json(&json!({ "factor_type": "totp", "friendly_name": "laptop" })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("insufficient_aal"))
+    );
+
+    // A challenge answers once, and not after five minutes.
+    let (status, challenge) = send(sandbox.user(
+        &later,
+        Method::POST,
+        &format!("/auth/v1/factors/{factor}/challenge"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let expires_in =
+        challenge["expires_at"].as_i64().expect("a time") - claims["iat"].as_i64().expect("a time");
+    assert!((299..=330).contains(&expires_in), "{expires_in}");
+    let admin = sandbox.database.admin().await;
+    admin
+        .execute(
+            "update auth.mfa_challenges set created_at = now() - interval '301 seconds'
+              where id = $1::text::uuid",
+            &[&challenge["id"].as_str().expect("a challenge id")],
+        )
+        .await
+        .expect("ages the challenge");
+    let verify = |challenge: &serde_json::Value| {
+        sandbox
+            .user(
+                &later,
+                Method::POST,
+                &format!("/auth/v1/factors/{factor}/verify"),
+            )
+            .json(&json!({ "challenge_id": challenge["id"], "code": totp_code(secret) }))
+    };
+    let (status, body) = send(verify(&challenge)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("mfa_challenge_expired")
+        )
+    );
+    let (_, challenge) = send(sandbox.user(
+        &later,
+        Method::POST,
+        &format!("/auth/v1/factors/{factor}/challenge"),
+    ))
+    .await;
+    let (status, body) = send(verify(&challenge)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let later = jobdeck_sandbox::testing::Session::from_json(&body);
+    let (status, body) = send(verify(&challenge)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("mfa_ip_address_mismatch")
+        ),
+        "answered already"
+    );
+
+    // Removed from an aal2 session: sessions go back to aal1 and the user has none.
+    let (status, body) = send(sandbox.user(
+        &later,
+        Method::DELETE,
+        &format!("/auth/v1/factors/{factor}"),
+    ))
+    .await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (StatusCode::OK, Some(factor.as_str()))
+    );
+    let (status, body) = sandbox.refresh(&elevated.refresh_token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let claims = sandbox_claims(body["access_token"].as_str().expect("a token"));
+    assert_eq!(
+        (claims["aal"].as_str(), claims["amr"][0]["method"].as_str()),
+        (Some("aal1"), Some("password"))
+    );
+    assert!(body["user"].get("factors").is_none(), "{}", body["user"]);
+}
+
+#[tokio::test]
+async fn an_emailed_link_ends_a_pkce_flow_once_or_carries_the_session() {
+    let sandbox = TestSandbox::start().await;
+    let address = email("link");
+    let redirect = "http://127.0.0.1:9/callback?state=app-nonce";
+    let (verifier, challenge) = pkce_pair();
+    let (status, body) = send(
+        sandbox
+            .anon(Method::POST, "/auth/v1/otp")
+            .query(&[("redirect_to", redirect)])
+            .json(&json!({ "email": address, "code_challenge": challenge,
+                            "code_challenge_method": "s256" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mail = sandbox.latest_mail(&address).await;
+    let link = mail["link"].as_str().expect("a link").to_string();
+    assert!(link.contains("token=pkce_"), "{link}");
+
+    let landed = sandbox.follow_link(&link).await;
+    assert!(
+        landed.starts_with("http://127.0.0.1:9/callback?"),
+        "{landed}"
+    );
+    assert_eq!(query_value(&landed, "state").as_deref(), Some("app-nonce"));
+    let code = query_value(&landed, "code").expect("a code in the redirect");
+    let (status, session) = send(
+        sandbox
+            .anon(Method::POST, "/auth/v1/token?grant_type=pkce")
+            .json(&json!({ "auth_code": code, "code_verifier": verifier })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(session["user"]["email"], address.as_str());
+    let claims = sandbox_claims(session["access_token"].as_str().expect("a token"));
+    assert_eq!(claims["amr"][0]["method"], "magiclink");
+
+    // The link is spent: followed again, it lands with GoTrue's error.
+    let again = sandbox.follow_link(&link).await;
+    assert!(again.starts_with("http://127.0.0.1:9/callback?"), "{again}");
+    assert_eq!(
+        query_value(&again, "error_code").as_deref(),
+        Some("otp_expired")
+    );
+    assert!(query_value(&again, "code").is_none());
+
+    // Without a challenge the link carries the session in the fragment; a redirect
+    // that is not allowed lands on the site URL.
+    send(
+        sandbox
+            .anon(Method::POST, "/auth/v1/otp")
+            .query(&[("redirect_to", "https://evil.example.com/")])
+            .json(&json!({ "email": address })),
+    )
+    .await;
+    let mail = sandbox.latest_mail(&address).await;
+    let landed = sandbox
+        .follow_link(mail["link"].as_str().expect("a link"))
+        .await;
+    let (base, fragment) = landed.split_once('#').expect("a fragment");
+    assert_eq!(base, sandbox.status.api_url);
+    let values: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(fragment.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(values.get("type").map(String::as_str), Some("magiclink"));
+    let (status, user) = send(
+        sandbox
+            .anon(Method::GET, "/auth/v1/user")
+            .bearer_auth(&values["access_token"]),
+    )
+    .await;
+    assert_eq!(
+        (status, user["email"].as_str()),
+        (StatusCode::OK, Some(address.as_str()))
+    );
+
+    // With PKCE asked for, the six-digit code in the same mail still signs in.
+    let (_, challenge) = pkce_pair();
+    send(
+        sandbox
+            .anon(Method::POST, "/auth/v1/otp")
+            .json(&json!({ "email": address, "code_challenge": challenge,
+                            "code_challenge_method": "s256" })),
+    )
+    .await;
+    let mail = sandbox.latest_mail(&address).await;
+    let (status, body) = send(
+        sandbox
+            .anon(Method::POST, "/auth/v1/verify")
+            .json(&json!({ "type": "email", "email": address, "token": mail["code"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

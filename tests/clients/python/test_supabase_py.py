@@ -1,6 +1,6 @@
 """supabase-py, as published on PyPI and used unchanged, against a running sandbox.
 
-API_URL and ANON_KEY come from `jobdeck dev status -o env`.
+API_URL, ANON_KEY and PUBLISHABLE_KEY come from `jobdeck dev status -o env`.
 """
 
 import os
@@ -114,3 +114,17 @@ def test_csv_and_planned_counts():
     assert isinstance(planned.count, int)
     assert len(planned.data) == 1
     assert alice.table("posts").select("id", count="estimated").execute().count >= 2
+
+
+def test_the_publishable_key_alone():
+    key = os.environ["PUBLISHABLE_KEY"]
+    assert key.startswith("sb_publishable_")
+    client = create_client(API_URL, key)
+    with pytest.raises(APIError) as refused:
+        client.table("jobs").select("id").execute()
+    assert refused.value.code == "42501", "signed out is anon, granted nothing on jobs"
+    email = f"py-pk-{uuid.uuid4().hex}@example.com"
+    user = client.auth.sign_up({"email": email, "password": "correct horse"}).user
+    job = client.rpc("enqueue_job", {"kind": "hello", "context": {"name": "Ada"}}).execute().data
+    rows = client.table("jobs").select("id, uuid").execute().data
+    assert rows == [{"id": job["id"], "uuid": user.id}]

@@ -21,6 +21,44 @@ pub struct User {
     pub email_confirmed_at: Option<String>,
     #[serde(default)]
     pub user_metadata: Value,
+    /// Second factors, verified or being enrolled (Auth omits the list when empty).
+    #[serde(default)]
+    pub factors: Vec<Factor>,
+}
+
+impl User {
+    /// The TOTP factor a sign-in must answer, if the user has a verified one.
+    pub fn verified_totp(&self) -> Option<&Factor> {
+        self.factors
+            .iter()
+            .find(|f| f.factor_type == "totp" && f.status == "verified")
+    }
+}
+
+/// A second factor of the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Factor {
+    pub id: String,
+    #[serde(default)]
+    pub friendly_name: Option<String>,
+    /// `totp` (phone and WebAuthn factors are listed but not used by Jobdeck).
+    pub factor_type: String,
+    /// `verified`, or `unverified` until its first code is answered.
+    pub status: String,
+}
+
+/// A TOTP factor just enrolled: the secret an authenticator app needs, as a QR code
+/// (SVG), the `otpauth://` URI it encodes, and the secret itself to type in.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TotpEnrollment {
+    pub factor_id: String,
+    pub qr_code_svg: String,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub uri: Secret,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub secret: Secret,
 }
 
 /// A signed-in session. Its tokens are [`Secret`]s: they never appear in `Debug`.
@@ -35,6 +73,28 @@ pub struct Session {
     #[serde(default)]
     pub obtained_at: i64,
     pub user: User,
+}
+
+impl Session {
+    /// The access token's assurance level (`aal1`, `aal2`), read from its claims
+    /// unverified, as supabase-js reads it: the server checks it on every request.
+    pub fn aal(&self) -> Option<String> {
+        use base64::Engine as _;
+        let payload = self.access_token.expose().split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        let claims: Value = serde_json::from_slice(&bytes).ok()?;
+        claims["aal"].as_str().map(str::to_string)
+    }
+
+    /// The verified TOTP factor this session has yet to answer: the user has one and
+    /// the session is not aal2.
+    pub fn pending_factor(&self) -> Option<&Factor> {
+        self.user
+            .verified_totp()
+            .filter(|_| self.aal().as_deref() != Some("aal2"))
+    }
 }
 
 /// What sign-up answers: a session, or (when the project confirms email addresses)
@@ -170,6 +230,27 @@ impl AuthClient {
         self.send::<Value>(request, "/otp").await.map(drop)
     }
 
+    /// Emails a code and a sign-in link that sends the browser to `redirect_to` with a
+    /// PKCE auth code (exchanged with the verifier `challenge` was made from).
+    pub async fn send_email_link(
+        &self,
+        email: &str,
+        create_user: bool,
+        redirect_to: &str,
+        challenge: &str,
+    ) -> Result<(), Error> {
+        let request = self
+            .request(Method::POST, "/otp", None)
+            .query(&[("redirect_to", redirect_to)])
+            .json(&json!({
+                "email": email,
+                "create_user": create_user,
+                "code_challenge": challenge,
+                "code_challenge_method": "s256",
+            }));
+        self.send::<Value>(request, "/otp").await.map(drop)
+    }
+
     pub async fn verify_email_code(&self, email: &str, code: &str) -> Result<Session, Error> {
         let request = self
             .request(Method::POST, "/verify", None)
@@ -230,6 +311,65 @@ impl AuthClient {
     pub async fn user(&self, access_token: &Secret) -> Result<User, Error> {
         let request = self.request(Method::GET, "/user", Some(access_token.expose()));
         self.send(request, "/user").await
+    }
+
+    /// Enrolls a new TOTP factor (unverified until [`Self::verify_factor`] answers it).
+    pub async fn enroll_totp(
+        &self,
+        access_token: &Secret,
+        friendly_name: &str,
+    ) -> Result<TotpEnrollment, Error> {
+        #[derive(Deserialize)]
+        struct Totp {
+            qr_code: String,
+            secret: String,
+            uri: String,
+        }
+        #[derive(Deserialize)]
+        struct Enrolled {
+            id: String,
+            totp: Totp,
+        }
+        let request = self
+            .request(Method::POST, "/factors", Some(access_token.expose()))
+            .json(&json!({ "factor_type": "totp", "friendly_name": friendly_name }));
+        let enrolled: Enrolled = self.send(request, "/factors").await?;
+        Ok(TotpEnrollment {
+            factor_id: enrolled.id,
+            qr_code_svg: enrolled.totp.qr_code,
+            uri: Secret::new(enrolled.totp.uri),
+            secret: Secret::new(enrolled.totp.secret),
+        })
+    }
+
+    /// Challenges `factor` and answers with `code`: the session, now aal2.
+    pub async fn verify_factor(
+        &self,
+        access_token: &Secret,
+        factor: &str,
+        code: &str,
+    ) -> Result<Session, Error> {
+        #[derive(Deserialize)]
+        struct Challenge {
+            id: String,
+        }
+        let factor = form_urlencoded::byte_serialize(factor.as_bytes()).collect::<String>();
+        let path = format!("/factors/{factor}/challenge");
+        let request = self.request(Method::POST, &path, Some(access_token.expose()));
+        let challenge: Challenge = self.send(request, &path).await?;
+        let path = format!("/factors/{factor}/verify");
+        let request = self
+            .request(Method::POST, &path, Some(access_token.expose()))
+            .json(&json!({ "challenge_id": challenge.id, "code": code.trim() }));
+        Ok(self.send::<SessionWire>(request, &path).await?.into())
+    }
+
+    /// Removes `factor` (a verified one only from an aal2 session).
+    pub async fn unenroll_factor(&self, access_token: &Secret, factor: &str) -> Result<(), Error> {
+        let factor = form_urlencoded::byte_serialize(factor.as_bytes()).collect::<String>();
+        let path = format!("/factors/{factor}");
+        let request = self.request(Method::DELETE, &path, Some(access_token.expose()));
+        self.send::<Value>(request, &path).await.map(drop)
     }
 
     pub async fn sign_out(&self, access_token: &Secret, scope: SignOutScope) -> Result<(), Error> {

@@ -1,9 +1,12 @@
-//! Sign-in through the project's OAuth providers from a desktop, as RFC 8252 has
-//! native apps do it: PKCE (RFC 7636), the user's own browser, and the redirect
-//! received on a loopback listener on a free port (`http://127.0.0.1:<port>/callback`).
+//! Sign-ins that come back through the user's browser, as RFC 8252 has native apps do
+//! them: PKCE (RFC 7636), the user's own browser, and the redirect received on a
+//! loopback listener on a free port (`http://127.0.0.1:<port>/callback`). Two start
+//! there: the project's OAuth providers ([`OAuthFlow`]) and the link in an emailed
+//! sign-in message ([`EmailLinkFlow`]).
 //!
-//! [`OAuthFlow::start`] binds the listener and makes the URL to open;
-//! [`OAuthFlow::finish`] waits for the browser to come back, exchanges the code at
+//! [`OAuthFlow::start`] binds the listener and makes the URL to open
+//! ([`EmailLinkFlow::start`] has the link emailed instead); `finish` waits for the
+//! browser to come back, exchanges the code at
 //! `/token?grant_type=pkce` and only then answers the browser's tab, so the page says
 //! what really happened. The verifier and the code never leave this module except to
 //! Auth, and are never logged.
@@ -23,6 +26,9 @@ use crate::{Error, Secret};
 /// How long a sign-in may wait for the browser: as long as Auth keeps the flow.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long an emailed link may wait to be followed: as long as Auth keeps its code.
+pub const EMAIL_LINK_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// The path the browser comes back to.
 const CALLBACK_PATH: &str = "/callback";
 
@@ -35,8 +41,23 @@ const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// A sign-in through `provider` waiting for the browser.
 #[derive(Debug)]
 pub struct OAuthFlow {
-    provider: String,
     url: String,
+    loopback: Loopback,
+}
+
+/// A sign-in by the link in an emailed message, waiting for the browser that follows it
+/// (the code in the same message signs in too, with
+/// [`super::session::SessionOwner::verify_email_code`]).
+#[derive(Debug)]
+pub struct EmailLinkFlow {
+    loopback: Loopback,
+}
+
+/// The listener the browser comes back to, and what a flow checks it brings.
+#[derive(Debug)]
+struct Loopback {
+    /// Who the messages name: the provider, or the emailed link.
+    via: String,
     verifier: Secret,
     /// Sent in the redirect URL and expected back: a request that does not carry it
     /// was not started by this flow.
@@ -55,24 +76,9 @@ impl OAuthFlow {
     /// Binds `127.0.0.1` on a free port and makes the URL that starts the sign-in at
     /// the project's `/authorize`.
     pub async fn start(auth: &AuthClient, provider: &str) -> Result<Self, Error> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
-            Error::Invalid(format!("cannot listen for the browser's redirect: {e}"))
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| Error::Invalid(format!("cannot listen for the browser's redirect: {e}")))?
-            .port();
-        let verifier = random_hex();
-        let state = random_hex();
-        let redirect_to = format!("http://127.0.0.1:{port}{CALLBACK_PATH}?state={state}");
-        let url = auth.authorize_url(provider, &redirect_to, &challenge(&verifier));
-        Ok(Self {
-            provider: provider.to_string(),
-            url,
-            verifier: Secret::new(verifier),
-            state,
-            listener,
-        })
+        let (loopback, redirect_to, challenge) = Loopback::bind(provider).await?;
+        let url = auth.authorize_url(provider, &redirect_to, &challenge);
+        Ok(Self { url, loopback })
     }
 
     /// The URL to open in the browser.
@@ -89,13 +95,69 @@ impl OAuthFlow {
         timeout: Duration,
         cancelled: impl Future<Output = ()>,
     ) -> Result<Session, Error> {
-        let provider = self.provider.clone();
+        self.loopback.finish(auth, timeout, cancelled).await
+    }
+}
+
+impl EmailLinkFlow {
+    /// Binds `127.0.0.1` on a free port and has Auth email `email` a code and a link
+    /// that ends this flow (PKCE), creating the user unless `create_user` is false.
+    pub async fn start(auth: &AuthClient, email: &str, create_user: bool) -> Result<Self, Error> {
+        let (loopback, redirect_to, challenge) = Loopback::bind("the emailed link").await?;
+        auth.send_email_link(email, create_user, &redirect_to, &challenge)
+            .await?;
+        Ok(Self { loopback })
+    }
+
+    /// Waits for the link to be followed, as [`OAuthFlow::finish`] waits for the
+    /// provider.
+    pub async fn finish(
+        self,
+        auth: &AuthClient,
+        timeout: Duration,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<Session, Error> {
+        self.loopback.finish(auth, timeout, cancelled).await
+    }
+}
+
+impl Loopback {
+    /// The listener, the redirect URL it answers (with the state nonce) and the S256
+    /// challenge of the verifier.
+    async fn bind(via: &str) -> Result<(Self, String, String), Error> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
+            Error::Invalid(format!("cannot listen for the browser's redirect: {e}"))
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::Invalid(format!("cannot listen for the browser's redirect: {e}")))?
+            .port();
+        let verifier = random_hex();
+        let state = random_hex();
+        let redirect_to = format!("http://127.0.0.1:{port}{CALLBACK_PATH}?state={state}");
+        let challenge = challenge(&verifier);
+        let loopback = Self {
+            via: via.to_string(),
+            verifier: Secret::new(verifier),
+            state,
+            listener,
+        };
+        Ok((loopback, redirect_to, challenge))
+    }
+
+    async fn finish(
+        self,
+        auth: &AuthClient,
+        timeout: Duration,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<Session, Error> {
+        let via = self.via.clone();
         tokio::select! {
             outcome = self.receive(auth) => outcome,
             () = tokio::time::sleep(timeout) => Err(oauth_error(
                 "timeout",
                 format!(
-                    "the sign-in with {provider} was not finished in the browser within {} s",
+                    "the sign-in with {via} was not finished in the browser within {} s",
                     timeout.as_secs()
                 ),
             )),
@@ -119,9 +181,9 @@ impl OAuthFlow {
                     // The provider's or Auth's own word (`access_denied`, ...).
                     &error,
                     if description.is_empty() {
-                        format!("{} refused the sign-in ({error})", self.provider)
+                        format!("{} refused the sign-in ({error})", self.via)
                     } else {
-                        format!("{} refused the sign-in: {description}", self.provider)
+                        format!("{} refused the sign-in: {description}", self.via)
                     },
                 )),
                 Redirect::Foreign => Err(oauth_error(

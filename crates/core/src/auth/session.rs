@@ -27,8 +27,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::{
-    client::{AuthClient, Session, SignOutScope, SignUp, User},
-    oauth::OAuthFlow,
+    client::{AuthClient, Session, SignOutScope, SignUp, TotpEnrollment, User},
+    oauth::{EmailLinkFlow, OAuthFlow},
 };
 use crate::{Error, Secret};
 
@@ -126,6 +126,13 @@ impl SessionStore for MemoryStore {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SessionState {
     SignedOut,
+    /// Signed in with a first factor by a user who has a verified TOTP factor: the
+    /// session is aal1 until its code is answered ([`SessionOwner::verify_totp`]).
+    /// Nothing runs under it meanwhile.
+    SecondFactor {
+        email: Option<String>,
+        factor_id: String,
+    },
     Active {
         email: Option<String>,
         expires_at: i64,
@@ -198,10 +205,17 @@ fn surfaced(error: &Error) -> Error {
     }
 }
 
+/// The state a usable session puts the owner in.
 fn active(session: &Session) -> SessionState {
-    SessionState::Active {
-        email: session.user.email.clone(),
-        expires_at: session.expires_at,
+    match session.pending_factor() {
+        Some(factor) => SessionState::SecondFactor {
+            email: session.user.email.clone(),
+            factor_id: factor.id.clone(),
+        },
+        None => SessionState::Active {
+            email: session.user.email.clone(),
+            expires_at: session.expires_at,
+        },
     }
 }
 
@@ -289,6 +303,44 @@ impl SessionOwner {
     pub async fn sign_in_with_oauth(
         &self,
         flow: OAuthFlow,
+        timeout: Duration,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<User, Error> {
+        let session = flow.finish(&self.auth, timeout, cancelled).await?;
+        self.install(session)
+    }
+
+    /// Answers the session's second-factor challenge with `code` (from the user's
+    /// authenticator app), or confirms a factor just enrolled: the session that comes
+    /// back is aal2 and replaces this one.
+    pub async fn verify_totp(self: &Arc<Self>, factor: &str, code: &str) -> Result<User, Error> {
+        let token = self.access_token().await?;
+        let session = self.auth.verify_factor(&token, factor, code).await?;
+        self.install(session)
+    }
+
+    /// Enrolls a TOTP factor, to be confirmed with its first code by
+    /// [`Self::verify_totp`].
+    pub async fn enroll_totp(
+        self: &Arc<Self>,
+        friendly_name: &str,
+    ) -> Result<TotpEnrollment, Error> {
+        let token = self.access_token().await?;
+        self.auth.enroll_totp(&token, friendly_name).await
+    }
+
+    /// Removes a factor, then refreshes so the session and the user say so.
+    pub async fn unenroll_factor(self: &Arc<Self>, factor: &str) -> Result<User, Error> {
+        let token = self.access_token().await?;
+        self.auth.unenroll_factor(&token, factor).await?;
+        self.refresh_now().await?;
+        self.user().ok_or(Error::SignedOut)
+    }
+
+    /// Waits for the emailed link of `flow` to be followed and keeps its session.
+    pub async fn sign_in_with_email_link(
+        &self,
+        flow: EmailLinkFlow,
         timeout: Duration,
         cancelled: impl Future<Output = ()>,
     ) -> Result<User, Error> {
@@ -450,10 +502,13 @@ impl SessionOwner {
     /// Starts the one refresh, as a task that finishes even if every waiter leaves.
     fn start_refresh(self: &Arc<Self>, session: &Session, generation: u64) -> Refresh {
         let owner = Arc::clone(self);
-        self.state.send_replace(SessionState::Refreshing {
-            email: session.user.email.clone(),
-            expires_at: session.expires_at,
-        });
+        // A session still owing its second factor stays that way on screen.
+        if session.pending_factor().is_none() {
+            self.state.send_replace(SessionState::Refreshing {
+                email: session.user.email.clone(),
+                expires_at: session.expires_at,
+            });
+        }
         let token = session.refresh_token.clone();
         let task = tokio::spawn(async move { owner.refresh(token, generation).await });
         async move {
@@ -503,7 +558,11 @@ impl SessionOwner {
                 if current {
                     let mut inner = self.lock();
                     inner.refreshing = None;
-                    if let Some(session) = &inner.session {
+                    if let Some(session) = inner
+                        .session
+                        .as_ref()
+                        .filter(|s| s.pending_factor().is_none())
+                    {
                         self.state.send_replace(SessionState::Offline {
                             email: session.user.email.clone(),
                             expires_at: session.expires_at,

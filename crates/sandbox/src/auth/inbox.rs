@@ -25,6 +25,8 @@ pub struct Message {
     pub body: String,
     /// The one-time code the message carries, for tests and scripts.
     pub code: String,
+    /// The sign-in link beside the code (GoTrue's `{{ .ConfirmationURL }}`).
+    pub link: String,
     /// Unix seconds.
     pub sent_at: u64,
 }
@@ -36,7 +38,7 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    pub fn deliver(&self, to: &str, code: &str) {
+    pub fn deliver(&self, to: &str, code: &str, link: &str) {
         let sent_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -47,14 +49,18 @@ impl Inbox {
             id,
             to: to.to_string(),
             subject: "Your sign-in code".into(),
-            body: format!("Enter this code to sign in: {code}\nIt expires in one hour."),
+            body: format!(
+                "Enter this code to sign in: {code}\nOr follow this link: {link}\nBoth expire in one hour."
+            ),
             code: code.to_string(),
+            link: link.to_string(),
             sent_at,
         };
         tracing::info!(
             to,
             code,
-            "mail: your sign-in code (kept in the sandbox inbox)"
+            link,
+            "mail: your sign-in code and link (kept in the sandbox inbox)"
         );
         messages.push(message);
         if messages.len() > CAPACITY {

@@ -4,9 +4,10 @@
 //! # Layout
 //! - this module: the router, the API-key gate, the [`SignedIn`] and [`Admin`]
 //!   extractors, and the small routes (settings, health, JWKS).
-//! - [`sessions`]: sign-up, the token grants, emailed codes, logout.
+//! - [`sessions`]: sign-up, the token grants, emailed codes and links, logout.
 //! - [`oauth`]: sign-in through a provider (`/authorize`, `/callback`, the PKCE
 //!   grant); [`provider`]: the sandbox's own provider and its consent page.
+//! - [`factors`]: second factors (TOTP) and the aal2 sessions they make.
 //! - [`users`]: the signed-in user's own record and the admin user API.
 //! - [`tokens`]: the access tokens and session bodies GoTrue answers with.
 //! - [`passwords`]: the password rule and bcrypt.
@@ -15,6 +16,7 @@
 //! - [`inbox`]: the local mail catcher for emailed sign-in codes.
 
 pub mod error;
+mod factors;
 pub mod inbox;
 pub mod oauth;
 mod passwords;
@@ -47,9 +49,13 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/user", get(users::get_user).put(users::update_user))
         .route("/logout", post(sessions::logout))
         .route("/otp", post(sessions::otp))
-        .route("/verify", post(sessions::verify))
+        .route("/verify", post(sessions::verify).get(sessions::verify_link))
         .route("/authorize", get(oauth::authorize))
         .route("/callback", get(oauth::callback))
+        .route("/factors", post(factors::enroll))
+        .route("/factors/{id}", delete(factors::unenroll))
+        .route("/factors/{id}/challenge", post(factors::challenge))
+        .route("/factors/{id}/verify", post(factors::verify))
         .route("/settings", get(settings))
         .route("/health", get(health))
         .route("/.well-known/jwks.json", get(jwks))
@@ -102,6 +108,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub struct SignedIn {
     pub user: Uuid,
     pub session: Uuid,
+    /// The session has passed a second factor.
+    pub aal2: bool,
 }
 
 impl FromRequestParts<Arc<AppState>> for SignedIn {
@@ -138,10 +146,14 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or_else(AuthError::session_not_found)?;
         let client = state.auth_db.client().await?;
-        if !store::session_exists(&client, session).await? {
-            return Err(AuthError::session_not_found());
-        }
-        Ok(SignedIn { user, session })
+        let aal = store::session_aal(&client, session)
+            .await?
+            .ok_or_else(AuthError::session_not_found)?;
+        Ok(SignedIn {
+            user,
+            session,
+            aal2: aal == "aal2",
+        })
     }
 }
 

@@ -54,13 +54,13 @@ pub(super) async fn authorize(
     )?;
     let referrer = redirect_target(&state.settings, query.redirect_to.as_deref());
     let client = state.auth_db.client().await?;
-    let flow = store::start_flow(&client, PROVIDER, "oauth", challenge, &referrer).await?;
+    let flow = store::start_flow(&client, PROVIDER, "oauth", challenge, &referrer, None).await?;
     Ok(found(&provider::authorize_url(&state.settings, flow)))
 }
 
 /// GoTrue's checks of the PKCE parameters: both or neither, a method it knows, a
 /// challenge of RFC 7636's length and alphabet.
-fn pkce_params<'a>(
+pub(super) fn pkce_params<'a>(
     method: &'a str,
     challenge: &'a str,
 ) -> Result<Option<(&'a str, &'a str)>, AuthError> {
@@ -192,8 +192,16 @@ pub(super) async fn callback(
         return Ok(found(&with_query(&flow.referrer, &[("code", &auth_code)])));
     }
     // Implicit: the session itself, in the fragment the server never sees.
-    let (session, refresh_token, user) = store::start_session(&client, user).await?;
-    let body = session_body(&state, &user, session, &refresh_token, "oauth");
+    let issued = store::start_session(&client, user, "oauth").await?;
+    Ok(found(&session_fragment(
+        &flow.referrer,
+        &session_body(&state, &issued),
+        &[("provider_token", "")],
+    )))
+}
+
+/// `url` with an implicit flow's session in its fragment (and `extra` pairs after it).
+pub(super) fn session_fragment(url: &str, body: &Value, extra: &[(&str, &str)]) -> String {
     let mut fragment = form_urlencoded::Serializer::new(String::new());
     for key in [
         "access_token",
@@ -208,12 +216,11 @@ pub(super) async fn callback(
         };
         fragment.append_pair(key, &value);
     }
-    fragment.append_pair("provider_token", "");
-    let base = flow
-        .referrer
-        .split_once('#')
-        .map_or(&*flow.referrer, |(u, _)| u);
-    Ok(found(&format!("{base}#{}", fragment.finish())))
+    for (key, value) in extra {
+        fragment.append_pair(key, value);
+    }
+    let base = url.split_once('#').map_or(url, |(u, _)| u);
+    format!("{base}#{}", fragment.finish())
 }
 
 /// `POST /token?grant_type=pkce` `{auth_code, code_verifier}`.
@@ -253,15 +260,15 @@ pub(super) async fn pkce_grant(state: &AppState, request: Value) -> Result<Respo
                 ));
             }
         };
-    let (session, refresh_token, user) = store::start_session(&client, user).await?;
-    let mut body = session_body(state, &user, session, &refresh_token, &method);
+    let issued = store::start_session(&client, user, &method).await?;
+    let mut body = session_body(state, &issued);
     body["provider_token"] = json!("");
     Ok(Json(body).into_response())
 }
 
 /// `url` with `pairs` set in its query (earlier values of those keys replaced), its
 /// fragment kept.
-fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+pub(super) fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
     let (rest, fragment) = match url.split_once('#') {
         Some((rest, fragment)) => (rest, Some(fragment)),
         None => (url, None),
@@ -285,7 +292,12 @@ fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
 
 /// The browser sent on to `url` with an OAuth error, in the query and (as GoTrue still
 /// does) the fragment.
-fn error_redirect(url: &str, error: &str, code: Option<&str>, description: &str) -> Response {
+pub(super) fn error_redirect(
+    url: &str,
+    error: &str,
+    code: Option<&str>,
+    description: &str,
+) -> Response {
     let mut pairs = vec![("error", error), ("error_description", description)];
     if let Some(code) = code {
         pairs.push(("error_code", code));
@@ -303,7 +315,7 @@ fn error_redirect(url: &str, error: &str, code: Option<&str>, description: &str)
     ))
 }
 
-fn found(location: &str) -> Response {
+pub(super) fn found(location: &str) -> Response {
     (
         StatusCode::FOUND,
         [(header::LOCATION, location.to_string())],

@@ -1,5 +1,5 @@
 //! The routes that start, refresh and end sessions: sign-up, the password and
-//! refresh-token grants, emailed codes, logout.
+//! refresh-token grants, emailed codes and links (with PKCE when the app asks), logout.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    SignedIn, body, check_email, error::AuthError, metadata, passwords, store, store::Refreshed,
-    tokens::session_body, user_id,
+    SignedIn, body, check_email, error::AuthError, metadata, oauth, passwords, store,
+    store::Refreshed, tokens::session_body, user_id,
 };
 use crate::AppState;
 
@@ -61,15 +61,8 @@ pub(super) async fn signup(
         store::Identity::EMAIL,
     )
     .await?;
-    let (session, refresh_token, user) = store::start_session(&client, user_id(&user)?).await?;
-    Ok(Json(session_body(
-        &state,
-        &user,
-        session,
-        &refresh_token,
-        "password",
-    ))
-    .into_response())
+    let issued = store::start_session(&client, user_id(&user)?, "password").await?;
+    Ok(Json(session_body(&state, &issued)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -118,15 +111,8 @@ async fn password_grant(state: &AppState, request: Credentials) -> Result<Respon
             "Email not confirmed",
         ));
     }
-    let (session, refresh_token, user) = store::start_session(&client, found.id).await?;
-    Ok(Json(session_body(
-        state,
-        &user,
-        session,
-        &refresh_token,
-        "password",
-    ))
-    .into_response())
+    let issued = store::start_session(&client, found.id, "password").await?;
+    Ok(Json(session_body(state, &issued)).into_response())
 }
 
 async fn refresh_grant(state: &AppState, request: RefreshRequest) -> Result<Response, AuthError> {
@@ -137,8 +123,8 @@ async fn refresh_grant(state: &AppState, request: RefreshRequest) -> Result<Resp
     let mut client = state.auth_db.client().await?;
     let outcome =
         store::refresh(&mut client, &token, state.settings.refresh_reuse_interval).await?;
-    let (session, user, refresh_token) = match outcome {
-        Refreshed::Ok(session, user, token) => (session, user, token),
+    let (session, refresh_token) = match outcome {
+        Refreshed::Ok(session, token) => (session, token),
         Refreshed::NotFound => {
             return Err(AuthError::new(
                 StatusCode::BAD_REQUEST,
@@ -157,17 +143,9 @@ async fn refresh_grant(state: &AppState, request: RefreshRequest) -> Result<Resp
             ));
         }
     };
-    let user = store::user_json(&client, user)
-        .await?
-        .ok_or_else(AuthError::user_not_found)?;
-    Ok(Json(session_body(
-        state,
-        &user,
-        session,
-        &refresh_token,
-        "token_refresh",
-    ))
-    .into_response())
+    // The claims stay the session's own (how it was signed in, its aal), as GoTrue's.
+    let issued = store::issued(&**client, session, refresh_token).await?;
+    Ok(Json(session_body(state, &issued)).into_response())
 }
 
 pub(super) async fn logout(
@@ -192,18 +170,31 @@ struct OtpRequest {
     create_user: bool,
     #[serde(default)]
     data: Value,
+    // supabase-js sends both as null without PKCE.
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
+
+/// A PKCE flow's link carries its token with this prefix (GoTrue's `PKCEPrefix`), so
+/// following it hands out an auth code rather than a session.
+const PKCE_PREFIX: &str = "pkce_";
 
 fn yes() -> bool {
     true
 }
 
-/// `POST /otp`: emails a six-digit code (into the sandbox's inbox).
+/// `POST /otp`: emails a six-digit code and a link (into the sandbox's inbox). With a
+/// code challenge the link ends a PKCE flow at `?redirect_to=`.
 pub(super) async fn otp(
     State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
     bytes: Bytes,
 ) -> Result<Response, AuthError> {
     let request: OtpRequest = body(&bytes)?;
+    let challenge = oauth::pkce_params(
+        request.code_challenge_method.as_deref().unwrap_or_default(),
+        request.code_challenge.as_deref().unwrap_or_default(),
+    )?;
     if request.phone.is_some() {
         return Err(AuthError::new(
             StatusCode::BAD_REQUEST,
@@ -244,7 +235,34 @@ pub(super) async fn otp(
         format!("{:06}", rand::rng().random_range(0..1_000_000))
     };
     store::save_email_code(&client, id, &email, &code).await?;
-    state.inbox.deliver(&email, &code);
+    let redirect_to = oauth::redirect_target(
+        &state.settings,
+        params.get("redirect_to").map(String::as_str),
+    );
+    let prefix = if challenge.is_some() {
+        store::start_flow(
+            &client,
+            "magiclink",
+            "magiclink",
+            challenge,
+            &redirect_to,
+            Some(id),
+        )
+        .await?;
+        PKCE_PREFIX
+    } else {
+        ""
+    };
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair(
+            "token",
+            &format!("{prefix}{}", store::email_code_hash(&email, &code)),
+        )
+        .append_pair("type", "magiclink")
+        .append_pair("redirect_to", &redirect_to)
+        .finish();
+    let link = format!("{}/auth/v1/verify?{query}", state.settings.api_url);
+    state.inbox.deliver(&email, &code, &link);
     Ok(Json(json!({})).into_response())
 }
 
@@ -277,8 +295,9 @@ pub(super) async fn verify(
     };
     let email = email.to_lowercase();
     let client = state.auth_db.client().await?;
+    let hash = store::email_code_hash(&email, token.trim());
     let Some(id) =
-        store::use_email_code(&client, &email, token.trim(), OTP_LIFETIME_SECONDS).await?
+        store::use_email_code(&client, Some(&email), &hash, OTP_LIFETIME_SECONDS).await?
     else {
         return Err(AuthError::new(
             StatusCode::FORBIDDEN,
@@ -286,6 +305,62 @@ pub(super) async fn verify(
             "Token has expired or is invalid",
         ));
     };
-    let (session, refresh_token, user) = store::start_session(&client, id).await?;
-    Ok(Json(session_body(&state, &user, session, &refresh_token, "otp")).into_response())
+    let issued = store::start_session(&client, id, "otp").await?;
+    Ok(Json(session_body(&state, &issued)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct LinkQuery {
+    #[serde(default)]
+    token: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+    redirect_to: Option<String>,
+}
+
+/// `GET /verify`: the emailed link, followed in the browser. It signs its user in and
+/// sends the browser on to `redirect_to`: with an auth code in the query (the PKCE
+/// flow the app started) or the session in the fragment. A used or expired link lands
+/// there with GoTrue's `otp_expired` error.
+pub(super) async fn verify_link(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<LinkQuery>,
+) -> Result<Response, AuthError> {
+    if !matches!(query.kind.as_str(), "magiclink" | "email" | "signup") {
+        return Err(AuthError::validation("Unsupported verification type"));
+    }
+    let target = oauth::redirect_target(&state.settings, query.redirect_to.as_deref());
+    let (pkce, hash) = match query.token.strip_prefix(PKCE_PREFIX) {
+        Some(hash) => (true, hash),
+        None => (false, query.token.as_str()),
+    };
+    let client = state.auth_db.client().await?;
+    let Some(user) = store::use_email_code(&client, None, hash, OTP_LIFETIME_SECONDS).await? else {
+        return Ok(oauth::error_redirect(
+            &target,
+            "access_denied",
+            Some("otp_expired"),
+            "Email link is invalid or has expired",
+        ));
+    };
+    if !pkce {
+        let issued = store::start_session(&client, user, "otp").await?;
+        return Ok(oauth::found(&oauth::session_fragment(
+            &target,
+            &session_body(&state, &issued),
+            &[("type", &query.kind)],
+        )));
+    }
+    match store::issue_flow_code(&client, user, "magiclink").await? {
+        Some(code) => Ok(oauth::found(&oauth::with_query(
+            &target,
+            &[("code", &code)],
+        ))),
+        None => Ok(oauth::error_redirect(
+            &target,
+            "invalid_request",
+            Some("flow_state_not_found"),
+            "No associated flow state found.",
+        )),
+    }
 }

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::error::AuthError;
 use crate::keys::random_token;
 
-/// A user as GoTrue answers it, built by PostgreSQL from `auth.users` and identities.
+/// A user as GoTrue answers it, built by PostgreSQL from `auth.users`, identities and
+/// (only when there are any, as GoTrue omits an empty list) second factors.
 const USER_JSON: &str = "
 jsonb_build_object(
   'id', u.id, 'aud', coalesce(u.aud, 'authenticated'), 'role', coalesce(u.role, 'authenticated'),
@@ -22,7 +23,12 @@ jsonb_build_object(
       'identity_id', i.id, 'id', i.provider_id, 'user_id', i.user_id, 'identity_data', i.identity_data,
       'provider', i.provider, 'last_sign_in_at', i.last_sign_in_at, 'created_at', i.created_at,
       'updated_at', i.updated_at, 'email', i.email)) from auth.identities i where i.user_id = u.id), '[]'),
-  'created_at', u.created_at, 'updated_at', u.updated_at, 'is_anonymous', u.is_anonymous)";
+  'created_at', u.created_at, 'updated_at', u.updated_at, 'is_anonymous', u.is_anonymous)
+|| coalesce((select jsonb_build_object('factors', jsonb_agg(jsonb_build_object(
+      'id', f.id, 'friendly_name', f.friendly_name, 'factor_type', f.factor_type, 'status', f.status,
+      'created_at', f.created_at, 'updated_at', f.updated_at, 'last_challenged_at', f.last_challenged_at)
+      order by f.created_at))
+    from auth.mfa_factors f where f.user_id = u.id having count(*) > 0), '{}')";
 
 /// What a password check needs.
 #[derive(Debug)]
@@ -110,7 +116,7 @@ pub async fn merge_user_metadata(
 }
 
 /// How GoTrue stores an emailed code: never the code, a hash of address and code.
-fn otp_hash(email: &str, code: &str) -> String {
+pub fn email_code_hash(email: &str, code: &str) -> String {
     let digest = Sha224::digest(format!("{email}{code}").as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -129,32 +135,33 @@ pub async fn save_email_code(
              on conflict (user_id, token_type) do update
                set token_hash = excluded.token_hash, relates_to = excluded.relates_to,
                    created_at = now(), updated_at = now()",
-            &[&user, &otp_hash(email, code), &email],
+            &[&user, &email_code_hash(email, code), &email],
         )
         .await?;
     Ok(())
 }
 
-/// Uses up the emailed `code` of `email` if it is valid and younger than
-/// `lifetime_seconds`, confirming the address: answers the user, or `None`.
+/// Uses up the emailed code whose hash is `hash` (see [`email_code_hash`]; the link in
+/// the mail carries the hash itself) if it is younger than `lifetime_seconds` and, when
+/// `email` is given, that address's; confirms the address. Answers the user, or `None`.
 pub async fn use_email_code(
     client: &Client,
-    email: &str,
-    code: &str,
+    email: Option<&str>,
+    hash: &str,
     lifetime_seconds: f64,
 ) -> Result<Option<Uuid>, AuthError> {
     let row = client
         .query_opt(
             "with used as (
                delete from auth.one_time_tokens t using auth.users u
-                where t.user_id = u.id and lower(u.email) = $1 and t.token_type = 'email_otp'
-                  and t.token_hash = $2
+                where t.user_id = u.id and ($1::text is null or lower(u.email) = $1)
+                  and t.token_type = 'email_otp' and t.token_hash = $2
                   and t.created_at > now() at time zone 'utc' - make_interval(secs => $3)
                 returning u.id)
              update auth.users u set email_confirmed_at = coalesce(u.email_confirmed_at, now())
                from used where u.id = used.id
              returning u.id",
-            &[&email, &otp_hash(email, code), &lifetime_seconds],
+            &[&email, &hash, &lifetime_seconds],
         )
         .await?;
     Ok(row.map(|row| row.get(0)))
@@ -249,30 +256,79 @@ pub async fn create_user(
         .ok_or_else(|| AuthError::internal("a new user vanished"))
 }
 
-/// A new session with its first refresh token; answers (session id, refresh token, user).
-pub async fn start_session(
-    client: &Client,
-    user: Uuid,
-) -> Result<(Uuid, String, Value), AuthError> {
+/// A session as it is handed to its client: the refresh token the client now holds,
+/// the user, and the session's assurance level and authentication methods (the `aal`
+/// and `amr` claims), which GoTrue derives from the methods recorded for the session.
+#[derive(Debug)]
+pub struct Issued {
+    pub session: Uuid,
+    pub refresh_token: String,
+    pub user: Value,
+    pub aal: String,
+    pub amr: Value,
+}
+
+/// How a session was authenticated that makes it aal2 (GoTrue's `IsAAL2Claim`).
+const SECOND_FACTOR_METHODS: &str = "('totp', 'mfa/phone', 'mfa/webauthn')";
+
+/// `session` with `refresh_token`, as [`Issued`]: the user and the claims read in one
+/// query.
+pub async fn issued(
+    client: &impl tokio_postgres::GenericClient,
+    session: Uuid,
+    refresh_token: String,
+) -> Result<Issued, AuthError> {
+    let sql = format!(
+        "select {USER_JSON},
+                coalesce((select jsonb_agg(jsonb_build_object(
+                            'method', c.authentication_method,
+                            'timestamp', extract(epoch from c.updated_at)::bigint)
+                          order by c.updated_at desc)
+                     from auth.mfa_amr_claims c where c.session_id = s.id), '[]'),
+                case when exists (select 1 from auth.mfa_amr_claims c where c.session_id = s.id
+                                    and c.authentication_method in {SECOND_FACTOR_METHODS})
+                     then 'aal2' else 'aal1' end
+           from auth.sessions s join auth.users u on u.id = s.user_id
+          where s.id = $1 and u.deleted_at is null"
+    );
+    let row = client
+        .query_opt(&sql, &[&session])
+        .await?
+        .ok_or_else(AuthError::user_not_found)?;
+    Ok(Issued {
+        session,
+        refresh_token,
+        user: row.get(0),
+        amr: row.get(1),
+        aal: row.get(2),
+    })
+}
+
+/// A new session with its first refresh token, authenticated by `method` (the first
+/// entry of its `amr`).
+pub async fn start_session(client: &Client, user: Uuid, method: &str) -> Result<Issued, AuthError> {
     let session = Uuid::new_v4();
     let token = random_token(32);
-    let sql = format!(
-        "with s as (insert into auth.sessions (id, user_id, created_at, updated_at, aal)
-                    values ($1, $2, now(), now(), 'aal1') returning id),
-              t as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, session_id)
-                    select '00000000-0000-0000-0000-000000000000', $3, $2::text, false, now(), now(), s.id from s returning 1),
-              u as (update auth.users set last_sign_in_at = now(), updated_at = now() where id = $2 returning *)
-         select {USER_JSON} from u, (select count(*) from t) _t"
-    );
-    let row = client.query_one(&sql, &[&session, &user, &token]).await?;
-    Ok((session, token, row.get(0)))
+    client
+        .execute(
+            "with s as (insert into auth.sessions (id, user_id, created_at, updated_at, aal)
+                        values ($1, $2, now(), now(), 'aal1') returning id),
+                  t as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, session_id)
+                        select '00000000-0000-0000-0000-000000000000', $3, $2::text, false, now(), now(), s.id from s),
+                  c as (insert into auth.mfa_amr_claims (session_id, created_at, updated_at, authentication_method)
+                        select s.id, now(), now(), $4 from s)
+             update auth.users set last_sign_in_at = now(), updated_at = now() where id = $2",
+            &[&session, &user, &token, &method],
+        )
+        .await?;
+    issued(client, session, token).await
 }
 
 /// The outcome of presenting a refresh token.
 #[derive(Debug)]
 pub enum Refreshed {
-    /// (session, user, the refresh token the client should now hold)
-    Ok(Uuid, Uuid, String),
+    /// (session, the refresh token the client should now hold)
+    Ok(Uuid, String),
     NotFound,
     /// Reused outside the reuse interval: the session is gone.
     AlreadyUsed,
@@ -289,7 +345,7 @@ pub async fn refresh(
     let tx = client.transaction().await?;
     let Some(row) = tx
         .query_opt(
-            "select rt.revoked, rt.session_id, s.user_id,
+            "select rt.revoked, rt.session_id,
                     rt.updated_at + make_interval(secs => $2) > now()
                from auth.refresh_tokens rt join auth.sessions s on s.id = rt.session_id
               where rt.token = $1
@@ -300,8 +356,8 @@ pub async fn refresh(
     else {
         return Ok(Refreshed::NotFound);
     };
-    let (revoked, session, user, within_interval): (Option<bool>, Uuid, Uuid, bool) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (revoked, session, within_interval): (Option<bool>, Uuid, bool) =
+        (row.get(0), row.get(1), row.get(2));
     let outcome = if revoked.unwrap_or(false) {
         let active = tx
             .query_opt(
@@ -315,7 +371,7 @@ pub async fn refresh(
                 if within_interval
                     || active.get::<_, Option<String>>(1).as_deref() == Some(token) =>
             {
-                Refreshed::Ok(session, user, active.get(0))
+                Refreshed::Ok(session, active.get(0))
             }
             _ => {
                 tx.execute("delete from auth.sessions where id = $1", &[&session])
@@ -338,21 +394,22 @@ pub async fn refresh(
             &[&session],
         )
         .await?;
-        Refreshed::Ok(session, user, next)
+        Refreshed::Ok(session, next)
     };
     tx.commit().await?;
     Ok(outcome)
 }
 
-pub async fn session_exists(client: &Client, session: Uuid) -> Result<bool, AuthError> {
+/// The assurance level of `session` (`aal1`, `aal2`), or `None` if it is gone.
+pub async fn session_aal(client: &Client, session: Uuid) -> Result<Option<String>, AuthError> {
     // Typed parameters: one round trip; every JWT endpoint asks this first.
     let rows = client
         .query_typed(
-            "select 1 from auth.sessions where id = $1",
+            "select coalesce(aal, 'aal1') from auth.sessions where id = $1",
             &[(&session, Type::UUID)],
         )
         .await?;
-    Ok(!rows.is_empty())
+    Ok(rows.first().map(|row| row.get(0)))
 }
 
 /// Ends sessions of `user`: all of them (`global`), only `session` (`local`), or all
@@ -437,13 +494,15 @@ pub struct Flow {
 }
 
 /// Starts a flow: with `challenge` (method, challenge) a PKCE one, whose auth code is
-/// made now and handed out only once the provider has answered.
+/// made now and handed out only once the provider (or the emailed link) has answered.
+/// An emailed link's flow knows its `user` from the start.
 pub async fn start_flow(
     client: &Client,
     provider: &str,
     method: &str,
     challenge: Option<(&str, &str)>,
     referrer: &str,
+    user: Option<Uuid>,
 ) -> Result<Uuid, AuthError> {
     let id = Uuid::new_v4();
     let auth_code = challenge.map(|_| Uuid::new_v4().to_string());
@@ -451,8 +510,8 @@ pub async fn start_flow(
         .execute(
             "insert into auth.flow_state (id, auth_code, code_challenge_method, code_challenge,
                                           provider_type, created_at, updated_at,
-                                          authentication_method, referrer)
-             values ($1, $2, $3, $4, $5, now(), now(), $6, $7)",
+                                          authentication_method, referrer, user_id)
+             values ($1, $2, $3, $4, $5, now(), now(), $6, $7, $8)",
             &[
                 &id,
                 &auth_code,
@@ -461,10 +520,32 @@ pub async fn start_flow(
                 &provider,
                 &method,
                 &referrer,
+                &user,
             ],
         )
         .await?;
     Ok(id)
+}
+
+/// The emailed link of `user` was followed: their latest PKCE flow by `method` hands
+/// out its auth code (GoTrue's `issueAuthCode`); `None` if there is none.
+pub async fn issue_flow_code(
+    client: &Client,
+    user: Uuid,
+    method: &str,
+) -> Result<Option<String>, AuthError> {
+    let row = client
+        .query_opt(
+            "update auth.flow_state set auth_code_issued_at = now(), updated_at = now()
+              where id = (select id from auth.flow_state
+                           where user_id = $1 and authentication_method = $2
+                             and auth_code is not null
+                           order by created_at desc limit 1)
+              returning auth_code",
+            &[&user, &method],
+        )
+        .await?;
+    Ok(row.map(|row| row.get(0)))
 }
 
 /// The flow `id`, if it exists; `expired` past `lifetime_seconds` from its start.
@@ -584,4 +665,219 @@ fn pkce_matches(method: &str, challenge: &str, verifier: &str) -> bool {
         _ => return false,
     };
     bool::from(expected.as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+/// A second factor of a user.
+#[derive(Debug)]
+pub struct Factor {
+    pub id: Uuid,
+    pub verified: bool,
+    pub factor_type: String,
+    /// The TOTP secret, base32.
+    pub secret: Option<String>,
+}
+
+/// What enrolling one more factor would meet: how many factors the user has, how many
+/// are verified, and whether `friendly_name` is taken. Unverified factors older than
+/// `expiry_seconds` are dropped first, as GoTrue drops them.
+pub async fn factor_counts(
+    client: &Client,
+    user: Uuid,
+    friendly_name: &str,
+    expiry_seconds: f64,
+) -> Result<(i64, i64, bool), AuthError> {
+    client
+        .execute(
+            "delete from auth.mfa_factors where user_id = $1 and status = 'unverified'
+                and created_at < now() - make_interval(secs => $2)",
+            &[&user, &expiry_seconds],
+        )
+        .await?;
+    let row = client
+        .query_one(
+            "select count(*), count(*) filter (where status = 'verified'),
+                    coalesce(bool_or(coalesce(friendly_name, '') = $2), false)
+               from auth.mfa_factors where user_id = $1",
+            &[&user, &friendly_name],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}
+
+/// A new, unverified TOTP factor with `secret`.
+pub async fn create_totp_factor(
+    client: &Client,
+    user: Uuid,
+    friendly_name: &str,
+    secret: &str,
+) -> Result<Uuid, AuthError> {
+    let id = Uuid::new_v4();
+    client
+        .execute(
+            "insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status,
+                                           created_at, updated_at, secret)
+             values ($1, $2, $3, 'totp', 'unverified', now(), now(), $4)",
+            &[&id, &user, &friendly_name, &secret],
+        )
+        .await?;
+    Ok(id)
+}
+
+/// The factor `id` if it is `user`'s.
+pub async fn factor(client: &Client, user: Uuid, id: Uuid) -> Result<Option<Factor>, AuthError> {
+    let row = client
+        .query_opt(
+            "select status = 'verified', factor_type, secret from auth.mfa_factors
+              where id = $1 and user_id = $2",
+            &[&id, &user],
+        )
+        .await?;
+    Ok(row.map(|row| Factor {
+        id,
+        verified: row.get(0),
+        factor_type: row.get(1),
+        secret: row.get(2),
+    }))
+}
+
+/// A challenge of `factor` made from `ip`; answers its id and Unix creation time.
+pub async fn create_challenge(
+    client: &Client,
+    factor: Uuid,
+    ip: std::net::IpAddr,
+) -> Result<(Uuid, i64), AuthError> {
+    let id = Uuid::new_v4();
+    let row = client
+        .query_one(
+            "with f as (update auth.mfa_factors set last_challenged_at = now(), updated_at = now()
+                         where id = $2)
+             insert into auth.mfa_challenges (id, factor_id, created_at, ip_address)
+             values ($1, $2, now(), $3) returning extract(epoch from created_at)::bigint",
+            &[&id, &factor, &ip],
+        )
+        .await?;
+    Ok((id, row.get(0)))
+}
+
+/// Why a challenge cannot be answered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Challenge {
+    Open,
+    NotFound,
+    /// Answered already, or asked from another address.
+    Spent,
+    /// Older than its lifetime; it is deleted.
+    Expired,
+}
+
+/// The state of challenge `id` of `factor`, for an answer from `ip`.
+pub async fn challenge(
+    client: &Client,
+    factor: Uuid,
+    id: Uuid,
+    ip: std::net::IpAddr,
+    lifetime_seconds: f64,
+) -> Result<Challenge, AuthError> {
+    let Some(row) = client
+        .query_opt(
+            "select verified_at is not null or ip_address <> $3,
+                    created_at + make_interval(secs => $4) < now()
+               from auth.mfa_challenges where id = $1 and factor_id = $2",
+            &[&id, &factor, &ip, &lifetime_seconds],
+        )
+        .await?
+    else {
+        return Ok(Challenge::NotFound);
+    };
+    let (spent, expired): (bool, bool) = (row.get(0), row.get(1));
+    if spent {
+        return Ok(Challenge::Spent);
+    }
+    if expired {
+        client
+            .execute("delete from auth.mfa_challenges where id = $1", &[&id])
+            .await?;
+        return Ok(Challenge::Expired);
+    }
+    Ok(Challenge::Open)
+}
+
+/// A right answer to `challenge`: the factor is verified, `session` becomes aal2 with a
+/// `totp` entry in its `amr` and a new refresh token (the aal1 ones can no longer
+/// refresh it), the user's other aal1 sessions end and their other unverified TOTP
+/// factors go, all as GoTrue's `verifyTOTPFactor` does, in one transaction.
+pub async fn verify_factor(
+    client: &mut Client,
+    user: Uuid,
+    session: Uuid,
+    factor: Uuid,
+    challenge: Uuid,
+) -> Result<Issued, AuthError> {
+    let token = random_token(32);
+    let tx = client.transaction().await?;
+    tx.execute(
+        "update auth.mfa_challenges set verified_at = now() where id = $1",
+        &[&challenge],
+    )
+    .await?;
+    tx.execute(
+        "update auth.mfa_factors set status = 'verified', updated_at = now() where id = $1",
+        &[&factor],
+    )
+    .await?;
+    tx.execute(
+        "insert into auth.mfa_amr_claims (session_id, created_at, updated_at, authentication_method)
+         values ($1, now(), now(), 'totp')
+         on conflict (session_id, authentication_method) do update set updated_at = now()",
+        &[&session],
+    )
+    .await?;
+    tx.execute(
+        "update auth.sessions set aal = 'aal2', factor_id = $2, updated_at = now() where id = $1",
+        &[&session, &factor],
+    )
+    .await?;
+    // The aal1 tokens go rather than being revoked: a revoked parent would still be
+    // answered with its child, and so could refresh into this aal2 session.
+    tx.execute(
+        "with old as (delete from auth.refresh_tokens where session_id = $1)
+         insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, session_id)
+         values ('00000000-0000-0000-0000-000000000000', $2, $3::uuid::text, false, now(), now(), $1)",
+        &[&session, &token, &user],
+    )
+    .await?;
+    tx.execute(
+        "delete from auth.sessions where user_id = $1 and coalesce(aal, 'aal1') < 'aal2'",
+        &[&user],
+    )
+    .await?;
+    tx.execute(
+        "delete from auth.mfa_factors where user_id = $1 and status = 'unverified' and factor_type = 'totp'",
+        &[&user],
+    )
+    .await?;
+    let issued = issued(&tx, session, token).await?;
+    tx.commit().await?;
+    Ok(issued)
+}
+
+/// Removes `factor`; sessions it made aal2 go back to aal1 (their `totp` entry gone).
+pub async fn unenroll_factor(client: &mut Client, factor: Uuid) -> Result<(), AuthError> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "delete from auth.mfa_amr_claims c using auth.sessions s
+          where c.session_id = s.id and s.factor_id = $1 and c.authentication_method = 'totp'",
+        &[&factor],
+    )
+    .await?;
+    tx.execute(
+        "update auth.sessions set aal = 'aal1', factor_id = null, updated_at = now()
+          where factor_id = $1",
+        &[&factor],
+    )
+    .await?;
+    tx.execute("delete from auth.mfa_factors where id = $1", &[&factor])
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

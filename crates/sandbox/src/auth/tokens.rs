@@ -3,10 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
-use uuid::Uuid;
-
+use super::store::Issued;
 use crate::AppState;
+use serde_json::{Value, json};
 
 /// Unix seconds now.
 pub fn now() -> i64 {
@@ -16,15 +15,10 @@ pub fn now() -> i64 {
         .unwrap_or_default()
 }
 
-/// A session as GoTrue answers it, with a fresh access token for `user` (its JSON)
-/// in `session`, signed in by `method` (the `amr` claim).
-pub fn session_body(
-    state: &AppState,
-    user: &Value,
-    session: Uuid,
-    refresh_token: &str,
-    method: &str,
-) -> Value {
+/// A session as GoTrue answers it, with a fresh access token for its user carrying the
+/// session's `aal` and `amr`.
+pub fn session_body(state: &AppState, issued: &Issued) -> Value {
+    let user = &issued.user;
     let now = now();
     let expires_at = now + state.settings.jwt_expiry as i64;
     let claims = json!({
@@ -38,9 +32,9 @@ pub fn session_body(
         "app_metadata": user["app_metadata"],
         "user_metadata": user["user_metadata"],
         "role": "authenticated",
-        "aal": "aal1",
-        "amr": [{ "method": method, "timestamp": now }],
-        "session_id": session,
+        "aal": issued.aal,
+        "amr": issued.amr,
+        "session_id": issued.session,
         "is_anonymous": false,
     });
     json!({
@@ -48,7 +42,7 @@ pub fn session_body(
         "token_type": "bearer",
         "expires_in": state.settings.jwt_expiry,
         "expires_at": expires_at,
-        "refresh_token": refresh_token,
+        "refresh_token": issued.refresh_token,
         "user": user,
     })
 }

@@ -40,7 +40,7 @@ pub(super) async fn update_user(
     signed_in: SignedIn,
     bytes: Bytes,
 ) -> Result<Response, AuthError> {
-    let SignedIn { user, session } = signed_in;
+    let SignedIn { user, session, .. } = signed_in;
     let update: UserUpdate = body(&bytes)?;
     let client = state.auth_db.client().await?;
     if let Some(email) = &update.email {
