@@ -13,7 +13,7 @@ use std::{
     time::Instant,
 };
 
-use jobdeck_core::{AuthClient, Error, Project, SessionOwner, worker::WorkerConfig};
+use jobdeck_core::{AuthClient, Error, KeychainStore, Project, SessionOwner, worker::WorkerConfig};
 use tauri::AppHandle;
 
 use crate::{
@@ -145,7 +145,11 @@ impl Shell {
         }
         let _switching = self.switching.lock().await;
         self.close_connection().await;
-        let store = self.stores.session(&saved.url);
+        // In the OS keychain; the app's own store only where no keychain answers.
+        let store = KeychainStore::new(
+            format!("app:{}", saved.url),
+            Arc::new(self.stores.session(&saved.url)),
+        );
         let session = SessionOwner::new(auth, Arc::new(store))?;
         let connection =
             Connection::open(project, saved.sandbox, session, self.worker_name.clone());

@@ -476,9 +476,15 @@ test("dark theme and Japanese text", async () => {
   await driver.waitFor(async () => (await driver.run("return document.documentElement.dataset.theme")) === "light", "the light theme");
 });
 
-test("after a restart the user is still signed in, and a job running at close was handed back", async () => {
+test("after a restart the user is still signed in (from the keychain), and a job running at close was handed back", async () => {
   const id = await enqueue("sleep", { seconds: 300 });
   await waitForStatus(id, "running");
+  // The session is in the desktop's Secret Service (./x e2e runs a gnome-keyring): the
+  // app's own files hold no token, so the restart below can only find it there.
+  assert.ok(existsSync(join(process.env.APP_DATA_DIR, "settings.json")), "the app's data directory");
+  const stored = join(process.env.APP_DATA_DIR, "session.json");
+  const onDisk = existsSync(stored) ? readFileSync(stored, "utf8") : "";
+  assert.doesNotMatch(onDisk, /refresh_token/, "no session in the app's files");
   // Ended the way a desktop session's logout ends it. (WebKitWebDriver's own end of
   // session kills the app outright, which says nothing about a clean close.)
   const pid = Number(execFileSync("pgrep", ["-f", "-n", app]).toString().trim());

@@ -60,10 +60,11 @@ pub fn project(url: Option<&str>, key: Option<&str>) -> anyhow::Result<Project> 
 }
 
 /// The CLI's own session file for `project` (never the desktop app's: two processes
-/// sharing one session would revoke it by rotating its refresh token).
-pub fn session_file(project: &Project) -> anyhow::Result<PathBuf> {
+/// sharing one session would revoke it by rotating its refresh token), and whether it
+/// was chosen with `JOBDECK_SESSION_FILE` (then it alone holds the session).
+pub fn session_file(project: &Project) -> anyhow::Result<(PathBuf, bool)> {
     if let Some(path) = std::env::var_os("JOBDECK_SESSION_FILE").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(path));
+        return Ok((PathBuf::from(path), true));
     }
     // One session per project, named after its host.
     let host: String = project
@@ -80,5 +81,5 @@ pub fn session_file(project: &Project) -> anyhow::Result<PathBuf> {
             }
         })
         .collect();
-    Ok(config_dir()?.join(format!("session-{host}.json")))
+    Ok((config_dir()?.join(format!("session-{host}.json")), false))
 }

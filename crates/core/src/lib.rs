@@ -29,6 +29,7 @@ pub mod worker;
 
 pub use auth::{
     client::{AuthClient, Factor, Session, SignOutScope, SignUp, TotpEnrollment, User},
+    keychain::KeychainStore,
     oauth::{EmailLinkFlow, OAuthFlow},
     session::{FileStore, MemoryStore, SessionOwner, SessionState, SessionStore},
 };

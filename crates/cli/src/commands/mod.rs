@@ -9,7 +9,9 @@ pub mod worker;
 
 use std::sync::Arc;
 
-use jobdeck_core::{AuthClient, FileStore, JobsClient, Project, SessionOwner};
+use jobdeck_core::{
+    AuthClient, FileStore, JobsClient, KeychainStore, Project, SessionOwner, SessionStore,
+};
 use serde::Serialize;
 
 /// What every command that talks to Supabase needs.
@@ -23,11 +25,23 @@ pub struct Context {
 }
 
 impl Context {
+    /// The CLI's own session: in the OS keychain under an entry of its own (never the
+    /// desktop app's), in its private file where no keychain answers, or only in the
+    /// file `JOBDECK_SESSION_FILE` names.
     pub fn session(&self) -> anyhow::Result<Arc<SessionOwner>> {
-        let store = FileStore::new(crate::config::session_file(&self.project)?);
+        let (file, chosen) = crate::config::session_file(&self.project)?;
+        let file: Arc<dyn SessionStore> = Arc::new(FileStore::new(file));
+        let store = if chosen {
+            file
+        } else {
+            Arc::new(KeychainStore::new(
+                format!("cli:{}", self.project.url()),
+                file,
+            ))
+        };
         Ok(SessionOwner::new(
             AuthClient::connect(self.project.clone()),
-            Arc::new(store),
+            store,
         )?)
     }
 

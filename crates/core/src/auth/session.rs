@@ -206,7 +206,7 @@ fn surfaced(error: &Error) -> Error {
 }
 
 /// The state a usable session puts the owner in.
-fn active(session: &Session) -> SessionState {
+fn signed_in_state(session: &Session) -> SessionState {
     match session.pending_factor() {
         Some(factor) => SessionState::SecondFactor {
             email: session.user.email.clone(),
@@ -223,7 +223,9 @@ impl SessionOwner {
     /// An owner for the session in `store`, if there is one.
     pub fn new(auth: AuthClient, store: Arc<dyn SessionStore>) -> Result<Arc<Self>, Error> {
         let session = store.load()?;
-        let state = session.as_ref().map_or(SessionState::SignedOut, active);
+        let state = session
+            .as_ref()
+            .map_or(SessionState::SignedOut, signed_in_state);
         Ok(Arc::new(Self {
             auth,
             store,
@@ -262,7 +264,7 @@ impl SessionOwner {
     fn install(&self, session: Session) -> Result<User, Error> {
         self.store.save(Some(&session))?;
         let user = session.user.clone();
-        let state = active(&session);
+        let state = signed_in_state(&session);
         {
             let mut inner = self.lock();
             inner.generation += 1;
@@ -532,7 +534,7 @@ impl SessionOwner {
                 if let Err(error) = self.store.save(Some(&session)) {
                     tracing::warn!(%error, "the refreshed session could not be saved");
                 }
-                let state = active(&session);
+                let state = signed_in_state(&session);
                 {
                     let mut inner = self.lock();
                     inner.session = Some(session);
