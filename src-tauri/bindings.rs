@@ -4,7 +4,8 @@
 
 use jobdeck_core::{
     Attempt, AttemptOutcome, BulkAction, ErrorBody, ErrorCode, Factor, Job, JobFailure, JobFilter,
-    JobStatus, LogLevel, LogLine, LogStream, NewJob, Page, SessionState, TotpEnrollment, User,
+    JobStatus, LogLevel, LogLine, LogStream, NewJob, OnMissed, Page, PausedKind, Schedule,
+    ScheduleSpec, ScheduleSummary, SessionState, TotpEnrollment, User,
     kinds::KindsProblem,
     realtime::LiveState,
     worker::{KindExecutor, KindInfo, KindSource, WorkerStatus},
@@ -43,6 +44,11 @@ pub fn typescript() -> String {
         declare::<JobFilter>(&cfg),
         declare::<Page>(&cfg),
         declare::<BulkAction>(&cfg),
+        declare::<OnMissed>(&cfg),
+        declare::<Schedule>(&cfg),
+        declare::<ScheduleSpec>(&cfg),
+        declare::<ScheduleSummary>(&cfg),
+        declare::<PausedKind>(&cfg),
         declare::<KindSource>(&cfg),
         declare::<KindExecutor>(&cfg),
         declare::<KindInfo>(&cfg),

@@ -3,9 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use jobdeck_core::{
     BulkAction, Error, ErrorBody, ErrorCode, Factor, Job, JobFilter, JobStatus, LogLine, NewJob,
-    Page, SessionState, SignOutScope, SignUp, TotpEnrollment, worker::WorkerStatus,
+    Page, PausedKind, Schedule, ScheduleSpec, ScheduleSummary, SessionState, SignOutScope, SignUp,
+    TotpEnrollment,
+    schedules::Cron,
+    worker::{EnqueueError, WorkerStatus},
 };
 
 use crate::{
@@ -238,6 +242,77 @@ commands! {
     async fn job_logs(shell, id: i64, attempt: Option<i32>, after_seq: Option<i32>) -> Vec<LogLine> {
         let after = attempt.zip(after_seq);
         Ok(shell.connection()?.jobs.logs(id, attempt, after).await?)
+    }
+
+    /// The user's schedules, each with the last job it made.
+    async fn schedules_list(shell) -> Vec<ScheduleSummary> {
+        Ok(shell.connection()?.jobs.schedule_summaries().await?)
+    }
+
+    /// The next `count` ticks of `cron` in `timezone` (at most 20), or why the
+    /// expression or zone is refused; nothing is saved.
+    async fn schedule_preview(shell, cron: String, timezone: String, count: u8) -> Vec<DateTime<Utc>> {
+        let _ = shell;
+        Ok(Cron::parse(&cron, &timezone)?.upcoming(Utc::now(), usize::from(count.min(20))))
+    }
+
+    /// Saves a new schedule (`id` none) or changes one, after checking its expression,
+    /// zone and input (as the enqueue form's, field errors with `field`).
+    async fn schedule_save(shell, id: Option<i64>, spec: ScheduleSpec) -> Schedule {
+        let connection = shell.connection()?;
+        let job = NewJob { kind: spec.kind.clone(), context: spec.context.clone(), ..NewJob::default() };
+        connection.worker.registry().prepare(&job).map_err(EnqueueError::Invalid)?;
+        let saved = match id {
+            Some(id) => connection.jobs.update_schedule(id, &spec).await?,
+            None => connection.jobs.create_schedule(&spec).await?,
+        };
+        connection.worker.schedules_changed();
+        Ok(saved)
+    }
+
+    /// Pauses or resumes a schedule.
+    async fn schedule_set_enabled(shell, id: i64, enabled: bool) -> Schedule {
+        let connection = shell.connection()?;
+        let schedule = connection.jobs.set_schedule_enabled(id, enabled).await?;
+        connection.worker.schedules_changed();
+        Ok(schedule)
+    }
+
+    /// "Run now": a job of the schedule at once, its ticks unchanged.
+    async fn schedule_run(shell, id: i64) -> Job {
+        let connection = shell.connection()?;
+        let job = connection.jobs.run_schedule(id).await?;
+        connection.worker.wake();
+        connection.poke.notify_one();
+        Ok(job)
+    }
+
+    /// Deletes a schedule; the jobs it made stay. Answers whether one was deleted.
+    async fn schedule_delete(shell, id: i64) -> bool {
+        Ok(shell.connection()?.jobs.delete_schedule(id).await?)
+    }
+
+    /// The jobs a schedule made, newest first (the last 50).
+    async fn schedule_jobs(shell, id: i64) -> Vec<Job> {
+        Ok(shell.connection()?.jobs.schedule_jobs(id, 50).await?)
+    }
+
+    /// The kinds paused for all of the user's workers.
+    async fn kinds_paused(shell) -> Vec<PausedKind> {
+        Ok(shell.connection()?.jobs.paused_kinds().await?)
+    }
+
+    /// Pauses (`paused`) or resumes a kind for all of the user's workers; answers the
+    /// paused kinds.
+    async fn kind_set_paused(shell, kind: String, paused: bool) -> Vec<PausedKind> {
+        let connection = shell.connection()?;
+        if paused {
+            connection.jobs.pause_kind(&kind).await?;
+        } else {
+            connection.jobs.resume_kind(&kind).await?;
+            connection.worker.wake();
+        }
+        Ok(connection.jobs.paused_kinds().await?)
     }
 
     async fn worker_status(shell) -> WorkerStatus {

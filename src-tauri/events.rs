@@ -17,7 +17,7 @@ use std::{
 use chrono::Utc;
 use jobdeck_core::{
     ChangeFeed, ErrorBody, Job, JobStatus, LiveFeed, LogLine, SessionState,
-    realtime::LiveState,
+    realtime::{LiveState, RealtimeEvent},
     worker::{WorkerEvent, WorkerStatus},
 };
 use serde::Serialize;
@@ -86,6 +86,9 @@ pub enum AppEvent {
     Kinds {
         kinds: KindsView,
     },
+    /// The user's schedules or paused kinds changed (here or elsewhere): read them
+    /// again if they are on show.
+    Schedules,
 }
 
 fn emit(handle: &AppHandle, event: AppEvent) {
@@ -124,7 +127,9 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
             };
             let mut trouble = None;
             match event {
-                WorkerEvent::JobStarted { job } => emit(&h, AppEvent::Jobs { jobs: vec![job] }),
+                WorkerEvent::JobStarted { job } | WorkerEvent::ScheduleFired { job, .. } => {
+                    emit(&h, AppEvent::Jobs { jobs: vec![job] })
+                }
                 WorkerEvent::JobUpdated { job } => {
                     notify(&h, &s, &job);
                     emit(&h, AppEvent::Jobs { jobs: vec![job] });
@@ -224,6 +229,29 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
                         () = tokio::time::sleep(Duration::from_secs(2)) => {}
                     }
                 }
+            }
+        }
+    });
+
+    // Schedules and paused kinds changed anywhere: a hint to read them again.
+    let mut changes = connection.realtime.subscribe();
+    let h = handle.clone();
+    let until = stop.clone();
+    tasks.spawn(async move {
+        loop {
+            let event = tokio::select! {
+                () = until.cancelled() => return,
+                event = changes.recv() => event,
+            };
+            match event {
+                Ok(RealtimeEvent::Change(change))
+                    if change.table == "schedules" || change.table == "paused_kinds" =>
+                {
+                    emit(&h, AppEvent::Schedules);
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => emit(&h, AppEvent::Schedules),
+                Err(RecvError::Closed) => return,
             }
         }
     });

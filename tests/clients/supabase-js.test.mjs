@@ -293,3 +293,38 @@ test("MFA: enroll a TOTP factor, challenge and verify it, aal2 claims, unenroll"
   aal = await laptop.auth.mfa.getAuthenticatorAssuranceLevel();
   assert.deepEqual([aal.data.currentLevel, aal.data.nextLevel], ["aal1", "aal1"]);
 });
+
+test("schedules and paused kinds through the REST API, each user's own", async () => {
+  const alice = (await signedUp("sched-alice")).supabase;
+  const bob = (await signedUp("sched-bob")).supabase;
+  // Saved by hand, without its first tick: a worker computes it.
+  const { data: made, error } = await alice
+    .from("schedules")
+    .insert({ kind: "hello", context: { name: "Ada" }, cron: "@daily", timezone: "Europe/Paris" })
+    .select()
+    .single();
+  assert.equal(error, null);
+  assert.equal(made.next_run_at, null);
+  assert.equal(made.on_missed, "run_once");
+  const zone = await alice.from("schedules").insert({ kind: "hello", cron: "@daily", timezone: "Mars/Base" });
+  assert.equal(zone.error?.code, "22023");
+
+  const { data: job, error: runError } = await alice.rpc("run_schedule", { id: made.id });
+  assert.equal(runError, null);
+  assert.equal(job.schedule_id, made.id);
+  assert.deepEqual(job.context, { name: "Ada" });
+
+  const seen = await bob.from("schedules").select();
+  assert.deepEqual(seen.data, []);
+  const touched = await bob.from("schedules").update({ cron: "@hourly" }).eq("id", made.id).select();
+  assert.deepEqual(touched.data, []);
+  const ran = await bob.rpc("run_schedule", { id: made.id });
+  assert.equal(ran.error?.code, "JD001");
+
+  assert.equal((await alice.from("paused_kinds").insert({ kind: "hello" })).error, null);
+  const paused = await alice.from("paused_kinds").select("kind");
+  assert.deepEqual(paused.data, [{ kind: "hello" }]);
+  assert.deepEqual((await bob.from("paused_kinds").select()).data, []);
+  const resumed = await alice.from("paused_kinds").delete().eq("kind", "hello").select("kind");
+  assert.deepEqual(resumed.data, [{ kind: "hello" }]);
+});

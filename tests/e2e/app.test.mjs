@@ -600,6 +600,92 @@ test("own kinds: the kinds file's command kind gets a form, runs, and its log is
   await screenshot("own-kind-finished");
 });
 
+test("a schedule: made with its next runs shown, its tick makes a job, run now, paused, a kind paused, deleted", async () => {
+  await driver.click("#schedules-open");
+  await driver.waitFor(() => driver.find("#schedules-screen"), "the schedules screen");
+  await driver.click("#schedule-new");
+  await driver.waitFor(() => driver.find("#schedule-form"), "the schedule form");
+  await driver.run(
+    `const s = document.getElementById('schedule-kind'); s.value = 'hello'; s.dispatchEvent(new Event('change'));`,
+  );
+  await driver.type("#schedule-name", "greeter");
+  await driver.type("#schedule-field-name", "Cron");
+  await driver.type("#schedule-cron", "every minute");
+  assert.match(
+    await driver.waitFor(() => driver.text("#schedule-cron-error"), "the expression refused as it is typed"),
+    /not valid/,
+  );
+  await driver.type("#schedule-cron", "* * * * *");
+  await driver.type("#schedule-tz", "Asia/Tokyo");
+  await driver.waitFor(async () => /Next runs: \d\d:\d\d/.test((await driver.text("#schedule-preview")) ?? ""), "the next runs previewed");
+  assert.equal(await driver.text("#schedule-cron-error"), "");
+  await screenshot("schedule-form");
+  await driver.click("#schedule-save");
+  const id = Number(
+    await driver.waitFor(
+      () => driver.run("return document.querySelector('#schedules-body tr[data-schedule]')?.dataset.schedule"),
+      "the new schedule listed",
+    ),
+  );
+  const cells = () =>
+    driver.run(
+      `const r = document.querySelector('tr[data-schedule="' + arguments[0] + '"]');
+       if (!r) return null;
+       const cell = (c) => r.querySelector('td.' + c).textContent.trim();
+       return { next: cell('next'), last: cell('last'), state: cell('state'), cron: cell('cron') };`,
+      id,
+    );
+  const listed = await cells();
+  assert.match(listed.next, /\d\d:\d\d/);
+  assert.equal(listed.state, "Active");
+  assert.match(listed.cron, /\* \* \* \* \* Asia\/Tokyo/);
+
+  // Its tick comes (as a minute passing would bring it): the worker makes the job.
+  const due = await fetch(`${process.env.API_URL}/rest/v1/schedules?id=eq.${id}`, {
+    method: "PATCH",
+    headers: {
+      apikey: process.env.SERVICE_ROLE_KEY,
+      authorization: `Bearer ${process.env.SERVICE_ROLE_KEY}`,
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ next_run_at: new Date().toISOString() }),
+  });
+  assert.ok(due.ok, `the tick made due: ${due.status}`);
+  await driver.click(`tr[data-schedule="${id}"] td.name`);
+  const made = await driver.waitFor(
+    () => driver.run("return document.querySelector('#schedule-history li[data-job]')?.dataset.job"),
+    "the tick's job in the schedule's history",
+  );
+  await driver.waitFor(async () => /finished/.test((await cells()).last), "the last run finished");
+  await driver.click(`tr[data-schedule="${id}"] .schedule-run`);
+  await driver.waitFor(
+    () => driver.run("return document.querySelectorAll('#schedule-history li[data-job]').length === 2"),
+    "run now's job in the history",
+  );
+  await driver.click(`tr[data-schedule="${id}"] .schedule-toggle`);
+  await driver.waitFor(async () => (await cells()).state === "Paused", "the schedule paused");
+  assert.equal((await cells()).next, "");
+  await driver.click('#paused-kinds li[data-kind="hello"] .kind-toggle');
+  await driver.waitFor(
+    async () => (await driver.text('#paused-kinds li[data-kind="hello"] .kind-toggle')) === "Resume",
+    "hello paused on every device",
+  );
+  assert.match(jobdeck("--json", "kinds", "paused").toString(), /"kind": "hello"/);
+  await screenshot("schedules");
+  await driver.click('#paused-kinds li[data-kind="hello"] .kind-toggle');
+  await driver.waitFor(
+    async () => (await driver.text('#paused-kinds li[data-kind="hello"] .kind-toggle')) === "Pause",
+    "hello resumed",
+  );
+  // Deleted from its panel: the first press asks, the second deletes.
+  await driver.click("#schedule-history .schedule-delete");
+  await driver.waitFor(async () => /Delete\?/.test((await driver.text("#schedule-history .schedule-delete")) ?? ""), "asked to confirm");
+  await driver.click("#schedule-history .schedule-delete");
+  await driver.waitFor(async () => (await cells()) === null, "the schedule deleted");
+  await driver.click("#jobs-open");
+  await driver.waitFor(() => row(Number(made)), "the scheduled job on the jobs screen");
+});
+
 test("sign out ends the session", async () => {
   await driver.click("#sign-out");
   await driver.waitFor(() => driver.find("#auth-email"), "the sign-in screen");

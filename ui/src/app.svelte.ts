@@ -16,10 +16,18 @@ import {
   jobsCounts,
   jobLogs,
   jobsList,
+  kindSetPaused,
   kindsList,
   kindsOpen,
+  kindsPaused,
   preferencesGet,
   preferencesSet,
+  scheduleDelete,
+  scheduleJobs,
+  scheduleRun,
+  scheduleSave,
+  scheduleSetEnabled,
+  schedulesList,
   uiListShown,
   workerPause,
   workerResume,
@@ -36,16 +44,31 @@ import {
   type KindsView,
   type LiveState,
   type LogLine,
+  type PausedKind,
   type Preferences,
+  type Schedule,
+  type ScheduleSpec,
+  type ScheduleSummary,
   type SessionState,
   type WorkerStatus,
 } from "./bindings";
 import { describe } from "./errors";
 import { millis } from "./format";
 import { resolveLang, setLang, t } from "./i18n.svelte";
-import { applyChanges, applyProgress, emptyFilter, removeJobs, type actionsFor } from "./state";
+import {
+  applyChanges,
+  applyProgress,
+  applyToHistory,
+  applyToSchedules,
+  emptyFilter,
+  removeJobs,
+  type actionsFor,
+} from "./state";
 
-export type Screen = "loading" | "connect" | "auth" | "jobs" | "account";
+export type Screen = "loading" | "connect" | "auth" | "jobs" | "account" | "schedules";
+/** The screens a signed-in user moves between. */
+export type SignedInScreen = "jobs" | "account" | "schedules";
+export type ScheduleAction = "run" | "pause" | "resume" | "delete";
 export type Action = ReturnType<typeof actionsFor>[number];
 
 /** How the queued events of one batch change the state. */
@@ -59,6 +82,8 @@ export interface Batch {
   live?: LiveState;
   logs: Array<{ id: number; lines: LogLine[] }>;
   kinds?: KindsView;
+  /** Schedules or paused kinds changed somewhere. */
+  schedules?: boolean;
 }
 
 /** How many of `events` to apply now: up to the first start of a job that a later
@@ -110,6 +135,9 @@ export function coalesce(events: AppEvent[]): Batch {
       case "kinds":
         batch.kinds = event.kinds;
         break;
+      case "schedules":
+        batch.schedules = true;
+        break;
     }
   }
   return batch;
@@ -152,6 +180,14 @@ export class AppState {
   live = $state<LiveState>({ state: "off" });
   /** The clock running jobs' durations tick by. */
   now = $state(Date.now());
+  /** The schedules with their last jobs, the one on show and the jobs it made, and
+   *  the kinds paused for every worker (read when the schedules screen opens). */
+  schedules = $state.raw<ScheduleSummary[]>([]);
+  scheduleShown = $state<number | null>(null);
+  scheduleHistory = $state.raw<Job[]>([]);
+  pausedKinds = $state.raw<PausedKind[]>([]);
+  scheduleNotice = $state("");
+
   /** How many batches of events have been applied (for tests and the curious). */
   batches = $state(0);
 
@@ -231,9 +267,11 @@ export class AppState {
     void this.route();
   }
 
-  /** The account screen (second factors), and back to the jobs. */
-  showAccount(open: boolean): void {
-    if (this.connection) this.screen = open ? "account" : "jobs";
+  /** The jobs, the account (second factors) or the schedules (and paused kinds). */
+  show(screen: SignedInScreen): void {
+    if (!this.connection) return;
+    this.screen = screen;
+    if (screen === "schedules") void this.loadSchedules();
   }
 
   async signOut(): Promise<void> {
@@ -338,6 +376,10 @@ export class AppState {
       this.total += joined;
       this.keepDetail(batch.jobs);
       this.refreshCountsSoon();
+      this.schedules = applyToSchedules(this.schedules, batch.jobs);
+      if (this.scheduleShown !== null) {
+        this.scheduleHistory = applyToHistory(this.scheduleHistory, batch.jobs, this.scheduleShown);
+      }
     }
     if (batch.deleted.length > 0) {
       const { jobs, removed } = removeJobs(this.jobs, batch.deleted);
@@ -363,6 +405,7 @@ export class AppState {
     }
     for (const { id, lines } of batch.logs) this.addLog(id, lines);
     if (batch.kinds) this.setKinds(batch.kinds);
+    if (batch.schedules && this.screen === "schedules") void this.loadSchedules();
     if (batch.session) {
       this.session = batch.session;
       if (batch.session.state === "signed_out" || batch.session.state === "ended") void this.route();
@@ -523,6 +566,79 @@ export class AppState {
       await this.reload();
     } catch (e) {
       this.notice = describe(e);
+    }
+  }
+
+  // --- schedules and paused kinds --------------------------------------------
+
+  async loadSchedules(): Promise<void> {
+    try {
+      const [schedules, paused] = await Promise.all([schedulesList(), kindsPaused()]);
+      this.schedules = schedules;
+      this.pausedKinds = paused;
+      const shown = this.scheduleShown;
+      if (shown !== null && !schedules.some((s) => s.schedule.id === shown)) this.scheduleShown = null;
+    } catch (e) {
+      this.scheduleNotice = describe(e);
+    }
+  }
+
+  /** Shows a schedule's jobs (none: closes the history). */
+  async showSchedule(id: number | null): Promise<void> {
+    this.scheduleShown = id;
+    this.scheduleHistory = [];
+    if (id === null) return;
+    try {
+      const jobs = await scheduleJobs(id);
+      if (this.scheduleShown === id) this.scheduleHistory = applyToHistory(jobs, this.scheduleHistory, id);
+    } catch (e) {
+      this.scheduleNotice = describe(e);
+    }
+  }
+
+  /** Saves a schedule (new when `id` is null); a refusal is the caller's to show. */
+  async saveSchedule(id: number | null, spec: ScheduleSpec): Promise<Schedule> {
+    const saved = await scheduleSave(id, spec);
+    this.scheduleNotice = t(id === null ? "schedules.made" : "schedules.saved", { id: saved.id });
+    await this.loadSchedules();
+    return saved;
+  }
+
+  async scheduleAct(action: ScheduleAction, schedule: Schedule): Promise<void> {
+    this.scheduleNotice = "";
+    try {
+      switch (action) {
+        case "run": {
+          const job = await scheduleRun(schedule.id);
+          this.changed(job);
+          this.scheduleNotice = t("schedules.ran", { id: job.id });
+          break;
+        }
+        case "pause":
+        case "resume":
+          await scheduleSetEnabled(schedule.id, action === "resume");
+          break;
+        case "delete":
+          await scheduleDelete(schedule.id);
+          if (this.scheduleShown === schedule.id) await this.showSchedule(null);
+          break;
+      }
+      await this.loadSchedules();
+    } catch (e) {
+      this.scheduleNotice = describe(e);
+    }
+  }
+
+  /** Whether `kind` is paused for all of the user's workers. */
+  kindPaused(kind: string): boolean {
+    return this.pausedKinds.some((p) => p.kind === kind);
+  }
+
+  async setKindPaused(kind: string, paused: boolean): Promise<void> {
+    try {
+      this.pausedKinds = await kindSetPaused(kind, paused);
+    } catch (e) {
+      this.scheduleNotice = describe(e);
     }
   }
 

@@ -64,7 +64,11 @@ error: JobFailure | null,
 /**
  * Every attempt that ended, oldest first.
  */
-history: Array<Attempt>, progress: number | null, progress_message: string | null, attempt: number, max_attempts: number, priority: number, run_at: string, locked_by: string | null, locked_until: string | null, cancel_requested_at: string | null, idempotency_key: string | null, created_at: string, started_at: string | null, ended_at: string | null, updated_at: string, };
+history: Array<Attempt>, progress: number | null, progress_message: string | null, attempt: number, max_attempts: number, priority: number, run_at: string, locked_by: string | null, locked_until: string | null, cancel_requested_at: string | null, idempotency_key: string | null, 
+/**
+ * The schedule that made it, if one did.
+ */
+schedule_id: number | null, created_at: string, started_at: string | null, ended_at: string | null, updated_at: string, };
 
 /**
  * A job to enqueue.
@@ -97,6 +101,59 @@ total: number, };
  * What a bulk action does to every job of a filter that it applies to.
  */
 export type BulkAction = "cancel" | "retry";
+
+/**
+ * What a schedule does after downtime, when ticks passed with no worker running.
+ */
+export type OnMissed = "run_once" | "skip";
+
+/**
+ * A row of `public.schedules`.
+ */
+export type Schedule = { id: number, name: string, kind: string, 
+/**
+ * The input of every job it makes.
+ */
+context: JsonValue, 
+/**
+ * Five fields or an alias (`@hourly`).
+ */
+cron: string, 
+/**
+ * An IANA time zone name.
+ */
+timezone: string, priority: number, max_attempts: number, enabled: boolean, on_missed: OnMissed, 
+/**
+ * The next tick; none until a client or worker computed it.
+ */
+next_run_at: string | null, 
+/**
+ * The last tick that made a job.
+ */
+last_run_at: string | null, 
+/**
+ * The last job it made (a tick's, or run now).
+ */
+last_job_id: number | null, 
+/**
+ * Why no worker can compute its ticks.
+ */
+problem: string | null, created_at: string, updated_at: string, };
+
+/**
+ * What the user writes when making or changing a schedule.
+ */
+export type ScheduleSpec = { name: string, kind: string, context: JsonValue, cron: string, timezone: string, priority: number, max_attempts: number, enabled: boolean, on_missed: OnMissed, };
+
+/**
+ * A schedule with the last job it made (its outcome so far), as a list shows it.
+ */
+export type ScheduleSummary = { schedule: Schedule, last_job: Job | null, };
+
+/**
+ * A kind paused for all of the user's workers.
+ */
+export type PausedKind = { kind: string, paused_at: string, };
 
 /**
  * Where a kind comes from.
@@ -224,7 +281,7 @@ export type Theme = "system" | "light" | "dark";
 
 export type Language = "system" | "en" | "ja";
 
-export type AppEvent = { "type": "jobs", jobs: Array<Job>, } | { "type": "progress", id: number, progress: number, message: string | null, } | { "type": "session", state: SessionState, } | { "type": "worker", status: WorkerStatus, trouble: string | null, } | { "type": "deleted", ids: Array<number>, } | { "type": "feed", error: ErrorBody | null, } | { "type": "live", state: LiveState, } | { "type": "log", id: number, lines: Array<LogLine>, } | { "type": "kinds", kinds: KindsView, };
+export type AppEvent = { "type": "jobs", jobs: Array<Job>, } | { "type": "progress", id: number, progress: number, message: string | null, } | { "type": "session", state: SessionState, } | { "type": "worker", status: WorkerStatus, trouble: string | null, } | { "type": "deleted", ids: Array<number>, } | { "type": "feed", error: ErrorBody | null, } | { "type": "live", state: LiveState, } | { "type": "log", id: number, lines: Array<LogLine>, } | { "type": "kinds", kinds: KindsView, } | { "type": "schedules" };
 
 /** The event every change is announced on; its payload is an `AppEvent`. */
 export const APP_EVENT = "jobdeck://event";
@@ -453,6 +510,72 @@ export function kindsOpen(): Promise<null> {
  */
 export function jobLogs(id: number, attempt: number | null, afterSeq: number | null): Promise<Array<LogLine>> {
   return invoke("job_logs", { id, attempt, afterSeq });
+}
+
+/**
+ * The user's schedules, each with the last job it made.
+ */
+export function schedulesList(): Promise<Array<ScheduleSummary>> {
+  return invoke("schedules_list");
+}
+
+/**
+ * The next `count` ticks of `cron` in `timezone` (at most 20), or why the
+ * expression or zone is refused; nothing is saved.
+ */
+export function schedulePreview(cron: string, timezone: string, count: number): Promise<Array<string>> {
+  return invoke("schedule_preview", { cron, timezone, count });
+}
+
+/**
+ * Saves a new schedule (`id` none) or changes one, after checking its expression,
+ * zone and input (as the enqueue form's, field errors with `field`).
+ */
+export function scheduleSave(id: number | null, spec: ScheduleSpec): Promise<Schedule> {
+  return invoke("schedule_save", { id, spec });
+}
+
+/**
+ * Pauses or resumes a schedule.
+ */
+export function scheduleSetEnabled(id: number, enabled: boolean): Promise<Schedule> {
+  return invoke("schedule_set_enabled", { id, enabled });
+}
+
+/**
+ * "Run now": a job of the schedule at once, its ticks unchanged.
+ */
+export function scheduleRun(id: number): Promise<Job> {
+  return invoke("schedule_run", { id });
+}
+
+/**
+ * Deletes a schedule; the jobs it made stay. Answers whether one was deleted.
+ */
+export function scheduleDelete(id: number): Promise<boolean> {
+  return invoke("schedule_delete", { id });
+}
+
+/**
+ * The jobs a schedule made, newest first (the last 50).
+ */
+export function scheduleJobs(id: number): Promise<Array<Job>> {
+  return invoke("schedule_jobs", { id });
+}
+
+/**
+ * The kinds paused for all of the user's workers.
+ */
+export function kindsPaused(): Promise<Array<PausedKind>> {
+  return invoke("kinds_paused");
+}
+
+/**
+ * Pauses (`paused`) or resumes a kind for all of the user's workers; answers the
+ * paused kinds.
+ */
+export function kindSetPaused(kind: string, paused: boolean): Promise<Array<PausedKind>> {
+  return invoke("kind_set_paused", { kind, paused });
 }
 
 export function workerStatus(): Promise<WorkerStatus> {

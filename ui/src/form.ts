@@ -1,6 +1,7 @@
 // A job kind's input form, generated from its JSON Schema, and the input it collects.
 
 import type { JsonValue } from "./bindings";
+import { describe, errorBody } from "./errors";
 import { t } from "./i18n.svelte";
 
 export type FieldType = "string" | "integer" | "number" | "boolean" | "enum" | "json";
@@ -98,4 +99,35 @@ export function collect(
     }
   }
   return { input, errors };
+}
+
+/** The raw values of `fields` in a form's data (named `field.<name>`). */
+export function rawValues(fields: Field[], data: FormData): Record<string, string | boolean> {
+  return Object.fromEntries(
+    fields.map((f) => [
+      f.name,
+      f.type === "boolean" ? data.has(`field.${f.name}`) : String(data.get(`field.${f.name}`) ?? ""),
+    ]),
+  );
+}
+
+/** Puts `input`'s values into the form's fields (a job's or a schedule's input). */
+export function fill(form: HTMLFormElement | undefined, fields: Field[], input: JsonValue): void {
+  const values = (input && typeof input === "object" && !Array.isArray(input) ? input : {}) as Record<string, JsonValue>;
+  for (const field of fields) {
+    const element = form?.elements.namedItem(`field.${field.name}`) as HTMLInputElement | null;
+    const value = values[field.name];
+    if (!element || value === undefined) continue;
+    if (field.type === "boolean") element.checked = value === true;
+    else element.value = typeof value === "string" ? value : JSON.stringify(value);
+  }
+}
+
+/** A refused save in the form's terms: the server's words beside the field it names
+ *  (`items[2].name` is `items`) when the form has it, else for the whole form. */
+export function refusal(fields: Field[], error: unknown): { fieldErrors: Record<string, string>; formError: string } {
+  const body = errorBody(error);
+  const name = body?.field?.split(/[.[]/)[0];
+  if (body && name && fields.some((f) => f.name === name)) return { fieldErrors: { [name]: body.message }, formError: "" };
+  return { fieldErrors: {}, formError: describe(error) };
 }

@@ -1,6 +1,6 @@
 // The jobs on screen and how changes apply to them. Pure functions, unit-tested.
 
-import type { Job, JobFilter, JobStatus } from "./bindings";
+import type { Job, JobFilter, JobStatus, ScheduleSummary } from "./bindings";
 import { millis } from "./format";
 
 export const PAGE_SIZE = 50;
@@ -92,4 +92,35 @@ export function actionsFor(job: Job): Array<"cancel" | "retry" | "runAgain" | "e
   actions.push("runAgain", "edit");
   if (job.status !== "running") actions.push("delete");
   return actions;
+}
+
+/** Newer versions of jobs applied to the schedules' last jobs: a schedule's last job
+ *  is replaced by its newer version, and a newer job made by the schedule takes its
+ *  place (a tick or "run now" seen before the schedule is read again). */
+export function applyToSchedules(summaries: ScheduleSummary[], changed: Job[]): ScheduleSummary[] {
+  let touched = false;
+  const next = summaries.map((summary) => {
+    let last = summary.last_job;
+    for (const job of changed) {
+      if (job.schedule_id !== summary.schedule.id) continue;
+      const replaces = last === null || job.id > last.id || (job.id === last.id && newer(job, last));
+      if (replaces) last = job;
+    }
+    if (last === summary.last_job) return summary;
+    touched = true;
+    return { ...summary, last_job: last };
+  });
+  return touched ? next : summaries;
+}
+
+/** A schedule's history (its jobs, newest first) with newer versions of its jobs. */
+export function applyToHistory(history: Job[], changed: Job[], scheduleId: number): Job[] {
+  const mine = changed.filter((job) => job.schedule_id === scheduleId);
+  if (mine.length === 0) return history;
+  const byId = new Map(history.map((job) => [job.id, job]));
+  for (const job of mine) {
+    const current = byId.get(job.id);
+    if (!current || newer(job, current)) byId.set(job.id, job);
+  }
+  return [...byId.values()].sort((a, b) => b.id - a.id);
 }

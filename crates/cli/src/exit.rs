@@ -22,6 +22,11 @@ pub const CANCELLED: u8 = 9;
 #[error("{0}")]
 pub struct Invalid(pub String);
 
+/// What the CLI refused to do to a job in its present state.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Conflict(pub String);
+
 /// The code an error maps to: by type, never by message.
 fn code_of(error: &anyhow::Error) -> ErrorCode {
     if let Some(error) = error.downcast_ref::<jobdeck_core::Error>() {
@@ -32,6 +37,9 @@ fn code_of(error: &anyhow::Error) -> ErrorCode {
     }
     if error.downcast_ref::<Invalid>().is_some() {
         return ErrorCode::Validation;
+    }
+    if error.downcast_ref::<Conflict>().is_some() {
+        return ErrorCode::Conflict;
     }
     ErrorCode::Internal
 }

@@ -59,16 +59,30 @@ enum Command {
     Show { id: i64 },
     /// A live table of your jobs, redrawn in place until Ctrl-C.
     Watch(commands::jobs::ListArgs),
-    /// Cancel a job (a running one is asked to stop).
-    Cancel { id: i64 },
-    /// Put a failed or cancelled job back to waiting.
-    Retry { id: i64 },
+    /// Cancel a job (a running one is asked to stop), or every job of --status, --kind
+    /// and --search.
+    Cancel(commands::jobs::ActArgs),
+    /// Put a failed or cancelled job back to waiting, or every such job of --status,
+    /// --kind and --search.
+    Retry(commands::jobs::ActArgs),
+    /// Enqueue a job's kind and input again (--set or --input change the input).
+    RunAgain(commands::jobs::RunAgainArgs),
+    /// Delete a job that is not running, with its log.
+    Delete { id: i64 },
+    /// Delete ended jobs older than --older-than (default 30d).
+    Prune(commands::jobs::PruneArgs),
+    /// Recurring jobs: made at every tick of a cron expression by any of your workers.
+    Schedules {
+        #[command(subcommand)]
+        command: Option<commands::schedules::SchedulesCommand>,
+    },
     /// Run your jobs here, headless, until Ctrl-C or SIGTERM.
     Worker(commands::worker::WorkerArgs),
     /// A job's log (every attempt's, or one's); --follow prints it as it is written.
     Logs(commands::logs::LogsArgs),
     /// The job kinds (built-in and from the kinds file), their executors and input
-    /// schemas; `kinds check` validates the kinds file.
+    /// schemas; `kinds check` validates the kinds file; `kinds pause|resume|paused`
+    /// hold a kind for all of your workers.
     Kinds {
         #[command(subcommand)]
         command: Option<commands::kinds::KindsCommand>,
@@ -112,7 +126,7 @@ fn default_log(command: &Command) -> &'static str {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    use commands::{auth, dev, jobs, kinds, logs, worker};
+    use commands::{auth, dev, jobs, kinds, logs, schedules, worker};
     let source = kinds::KindsSource {
         explicit: cli.kinds.clone(),
     };
@@ -125,7 +139,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
-        Command::Kinds { command } => kinds::run(&source, command, cli.json),
+        Command::Kinds { command } => kinds::run(&source, command, cli.json, context).await,
+        Command::Schedules { command } => schedules::run(&context()?, command).await,
         Command::Logs(args) => logs::run(&context()?, args).await,
         Command::Login(args) => auth::login(&context()?, args).await,
         Command::Logout(args) => auth::logout(&context()?, args).await,
@@ -135,8 +150,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(args) => jobs::list(&context()?, args).await,
         Command::Show { id } => jobs::show(&context()?, id).await,
         Command::Watch(args) => jobs::watch(&context()?, args).await,
-        Command::Cancel { id } => jobs::cancel(&context()?, id).await,
-        Command::Retry { id } => jobs::retry(&context()?, id).await,
+        Command::Cancel(args) => jobs::cancel(&context()?, args).await,
+        Command::Retry(args) => jobs::retry(&context()?, args).await,
+        Command::RunAgain(args) => jobs::run_again(&context()?, args).await,
+        Command::Delete { id } => jobs::delete(&context()?, id).await,
+        Command::Prune(args) => jobs::prune(&context()?, args).await,
         Command::Worker(args) => worker::run(&context()?, args).await,
     }
 }

@@ -499,3 +499,224 @@ async fn login_with_the_emailed_link_followed_in_the_browser() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Signed in as {address}")));
     assert_eq!(cli.json(&["whoami"]).await["email"], address.as_str());
 }
+
+#[tokio::test]
+async fn schedules_from_add_to_delete_and_a_kind_paused_then_resumed() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_in(&sandbox).await;
+    let made = cli
+        .json(&[
+            "schedules",
+            "add",
+            "hello",
+            "--cron",
+            "*/5 * * * *",
+            "--tz",
+            "Asia/Tokyo",
+            "--set",
+            "name=Ada",
+            "--name",
+            "greet",
+            "--missed",
+            "skip",
+        ])
+        .await;
+    let id = made["id"].as_i64().expect("an id").to_string();
+    assert_eq!(
+        (
+            &made["timezone"],
+            &made["on_missed"],
+            &made["context"]["name"]
+        ),
+        (
+            &Value::from("Asia/Tokyo"),
+            &Value::from("skip"),
+            &Value::from("Ada")
+        )
+    );
+    assert!(made["next_run_at"].is_string(), "its first tick: {made}");
+    for (args, says) in [
+        (
+            vec!["schedules", "add", "hello", "--cron", "every day"],
+            "not valid",
+        ),
+        (
+            vec![
+                "schedules",
+                "add",
+                "hello",
+                "--cron",
+                "@daily",
+                "--tz",
+                "Mars/Base",
+            ],
+            "time zone",
+        ),
+        (
+            vec![
+                "schedules",
+                "add",
+                "sleep",
+                "--cron",
+                "@daily",
+                "--set",
+                "seconds=soon",
+            ],
+            "seconds",
+        ),
+        (
+            vec!["schedules", "edit", &id, "--cron", "61 * * * *"],
+            "not valid",
+        ),
+    ] {
+        let out = cli.run(&args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let listed = String::from_utf8_lossy(&cli.run(&["schedules"]).await.stdout).into_owned();
+    assert!(
+        listed.contains("greet") && listed.contains("Asia/Tokyo") && listed.contains("active"),
+        "{listed}"
+    );
+    assert_eq!(
+        cli.json(&["schedules", "list"])
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    let (mut worker, mut said) = cli.worker("5");
+    let job = cli.json(&["schedules", "run", &id]).await;
+    let job_id = job["id"].as_i64().expect("a job");
+    assert_eq!(job["schedule_id"].to_string(), id);
+    worker_says(&mut said, "finished", job_id).await;
+    let shown = cli.json(&["schedules", "show", &id]).await;
+    assert_eq!(shown["jobs"][0]["id"], job_id);
+    assert_eq!(shown["jobs"][0]["status"], "finished");
+    assert_eq!(shown["upcoming"].as_array().map(Vec::len), Some(5));
+
+    let paused = cli.json(&["schedules", "pause", &id]).await;
+    assert_eq!(
+        (&paused["enabled"], &paused["next_run_at"]),
+        (&Value::Bool(false), &Value::Null)
+    );
+    let resumed = cli.json(&["schedules", "resume", &id]).await;
+    assert!(resumed["enabled"] == true && resumed["next_run_at"].is_string());
+    let edited = cli
+        .json(&["schedules", "edit", &id, "--cron", "@hourly"])
+        .await;
+    assert_eq!(
+        (&edited["cron"], &edited["name"]),
+        (&Value::from("@hourly"), &Value::from("greet"))
+    );
+
+    cli.json(&["kinds", "pause", "hello"]).await;
+    let kinds = cli.json(&["kinds", "paused"]).await;
+    assert_eq!(kinds[0]["kind"], "hello");
+    let waiting = cli.json(&["enqueue", "hello", "--set", "name=Bo"]).await;
+    let resumed = cli.json(&["kinds", "resume", "hello"]).await;
+    assert_eq!(resumed["was_paused"], true);
+    worker_says(
+        &mut said,
+        "finished",
+        waiting["id"].as_i64().expect("a job"),
+    )
+    .await;
+
+    cli.json(&["schedules", "delete", &id]).await;
+    let out = cli.run(&["schedules", "show", &id]).await;
+    assert_eq!(code(&out), 5, "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli.run(&["schedules", "delete", &id]).await;
+    assert_eq!(code(&out), 5);
+    let kept = cli.json(&["show", &job_id.to_string()]).await;
+    assert_eq!(kept["schedule_id"], Value::Null, "its jobs stay, unlinked");
+    worker.kill().await.expect("stops the worker");
+}
+
+#[tokio::test]
+async fn bulk_cancel_and_retry_by_filter_run_again_with_changes_delete_and_prune() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_in(&sandbox).await;
+    let mut ids = Vec::new();
+    for name in ["Ada", "Bo", "Cy"] {
+        let job = cli
+            .json(&["enqueue", "hello", "--set", &format!("name={name}")])
+            .await;
+        ids.push(job["id"].as_i64().expect("an id"));
+    }
+    let other = cli.json(&["enqueue", "sleep", "--set", "seconds=1"]).await;
+
+    let out = cli.run(&["cancel"]).await;
+    assert_eq!(code(&out), 2, "every job of the user takes a flag");
+    let out = cli.run(&["cancel", "1", "--kind", "hello"]).await;
+    assert_eq!(code(&out), 2, "an id or a filter, not both");
+    let cancelled = cli.json(&["cancel", "--kind", "hello"]).await;
+    assert_eq!(cancelled["changed"], 3);
+    assert_eq!(
+        cli.json(&["show", &other["id"].to_string()]).await["status"],
+        "waiting"
+    );
+    let retried = cli
+        .json(&["retry", "--status", "cancelled", "--search", "hel"])
+        .await;
+    assert_eq!(retried["changed"], 3);
+    let listed = cli.json(&["jobs", "--status", "waiting"]).await;
+    assert_eq!(listed["total"], 4);
+
+    let again = cli
+        .json(&["run-again", &ids[0].to_string(), "--set", "name=Dee"])
+        .await;
+    assert_eq!(
+        (&again["kind"], &again["context"]["name"]),
+        (&Value::from("hello"), &Value::from("Dee"))
+    );
+    let out = cli
+        .run(&[
+            "run-again",
+            &other["id"].to_string(),
+            "--set",
+            "seconds=soon",
+        ])
+        .await;
+    assert_eq!(
+        code(&out),
+        2,
+        "the changed input is checked: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let deleted = cli.json(&["delete", &ids[1].to_string()]).await;
+    assert_eq!(deleted["deleted"], ids[1]);
+    assert_eq!(code(&cli.run(&["show", &ids[1].to_string()]).await), 5);
+
+    // Prune: only ended jobs, only as old as asked.
+    cli.json(&["cancel", &ids[2].to_string()]).await;
+    let kept = cli
+        .json(&["prune", "--older-than", "1h", "--status", "cancelled"])
+        .await;
+    assert_eq!(kept["deleted"], 0, "an hour old: nothing yet");
+    let out = cli.run(&["prune", "--status", "waiting"]).await;
+    assert_eq!(code(&out), 2);
+    let pruned = cli
+        .json(&["prune", "--older-than", "0s", "--status", "cancelled"])
+        .await;
+    assert_eq!(pruned["deleted"], 1);
+    // Five made, one deleted, one pruned.
+    assert_eq!(cli.json(&["jobs"]).await["total"], 3);
+
+    // Piped, `--wait` prints the outcome and no progress bar escapes.
+    // Its output is kept open: a worker whose stdout is gone ends, as any Unix tool.
+    let (mut worker, _said) = cli.worker("5");
+    let out = cli
+        .run(&["enqueue", "hello", "--set", "name=Eve", "--wait"])
+        .await;
+    assert_eq!(code(&out), 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+    worker.kill().await.expect("stops the worker");
+}

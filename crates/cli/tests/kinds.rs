@@ -91,7 +91,12 @@ async fn a_worker_killed_while_its_program_runs_takes_it_along_and_the_job_runs_
     let job = cli.json(&["--kinds", path, "enqueue", "once"]).await;
     let id = job["id"].as_i64().expect("an id");
     worker_says(&mut first_says, "started", id).await;
-    eventually(DEADLINE, "the program started", || runs.exists()).await;
+    // The file is there once the program has written its attempt and pid to it (not
+    // merely created it).
+    eventually(DEADLINE, "the program started", || {
+        std::fs::read_to_string(&runs).is_ok_and(|text| text.split_whitespace().count() >= 2)
+    })
+    .await;
     let pid = std::fs::read_to_string(&runs)
         .expect("runs")
         .split_whitespace()

@@ -5,9 +5,10 @@
 //! - [`auth`]: the Auth client ([`auth::client`]), the session owner
 //!   ([`auth::session`]), which alone holds the refresh token, and sign-in through
 //!   OAuth providers ([`auth::oauth`]).
-//! - [`jobs`]: the user's jobs over the REST API, every job function, and
-//!   [`jobs::feed`], the changes made to them anywhere.
+//! - [`jobs`]: the user's jobs over the REST API, every job function, their schedules
+//!   and paused kinds, and [`jobs::feed`], the changes made to them anywhere.
 //! - [`realtime`]: Supabase Realtime's pushed changes, heard as the user.
+//! - [`schedules`]: recurring schedules' expressions and which tick a worker runs.
 //! - [`worker`]: job kinds, their registry, and the worker that runs them in
 //!   background tasks; [`kinds`]: the built-in kinds.
 //! - [`error`]: one error type and the codes the UI and the CLI branch on; `response`
@@ -24,6 +25,7 @@ pub mod kinds;
 pub mod project;
 pub mod realtime;
 mod response;
+pub mod schedules;
 pub mod signals;
 pub mod worker;
 
@@ -36,6 +38,8 @@ pub use auth::{
 pub use error::{Error, ErrorBody, ErrorCode};
 pub use jobs::{
     Attempt, AttemptOutcome, BulkAction, ChangeFeed, FeedUpdate, Job, JobFailure, JobFilter,
-    JobStatus, JobsClient, LiveFeed, LogLevel, LogLine, LogStream, NewJob, Page,
+    JobStatus, JobsClient, LiveFeed, LogLevel, LogLine, LogStream, NewJob, Page, PausedKind,
+    ScheduleSummary,
 };
 pub use project::{ApiKey, Project, Secret};
+pub use schedules::{OnMissed, Schedule, ScheduleSpec};

@@ -7,13 +7,13 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use jobdeck_core::{
-    ChangeFeed, JobsClient, LiveFeed, MemoryStore, NewJob, SessionOwner,
+    ChangeFeed, LiveFeed, NewJob,
     realtime::{ChangeKind, LiveState, Realtime, RealtimeEvent, Subscription},
     worker::WorkerConfig,
 };
 use jobdeck_sandbox::testing::TestSandbox;
 use serde_json::json;
-use support::{DEADLINE, auth, new_job, project, settled, signed_in};
+use support::{DEADLINE, new_job, project, second_session, settled, signed_in};
 use tokio::sync::{Notify, broadcast, watch};
 
 async fn state_becomes(
@@ -38,17 +38,6 @@ async fn next_change(
     })
     .await
     .expect("a change came before the deadline")
-}
-
-/// Another session of the same user, as another process or device has.
-async fn second_session(sandbox: &TestSandbox, address: &str) -> JobsClient {
-    let owner =
-        SessionOwner::new(auth(sandbox), Arc::new(MemoryStore::default())).expect("an owner");
-    owner
-        .sign_in_with_password(address, "correct horse")
-        .await
-        .expect("signs in");
-    JobsClient::new(&project(sandbox), owner)
 }
 
 #[tokio::test]

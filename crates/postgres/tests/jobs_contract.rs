@@ -152,6 +152,9 @@ async fn a_user_can_neither_see_nor_touch_another_users_jobs() {
         "job_counts",
         "enqueue_job",
         "enqueue_and_start_job",
+        // Their isolation cases are in tests/schedules.rs.
+        "fire_schedule",
+        "run_schedule",
     ]
     .into_iter()
     .map(String::from)
@@ -227,6 +230,12 @@ async fn anon_can_do_nothing_at_all() {
         "select cancel_jobs(array[1::bigint])",
         "select retry_jobs(array[1::bigint])",
         "select enqueue_and_start_job('hello', 'w')",
+        "select * from schedules",
+        "insert into schedules (kind, cron) values ('hello', '@hourly')",
+        "select fire_schedule(1, now(), now() + interval '1 hour')",
+        "select run_schedule(1)",
+        "select * from paused_kinds",
+        "insert into paused_kinds (kind) values ('hello')",
     ] {
         assert_eq!(
             db.err(Actor::Anon, sql, &[]).await,

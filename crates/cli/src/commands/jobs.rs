@@ -1,26 +1,22 @@
-//! `enqueue`, `jobs`, `show`, `watch`, `cancel`, `retry`.
+//! `enqueue`, `jobs`, `show`, `watch`, `cancel`, `retry` (one job or every job of a
+//! filter), `run-again`, `delete`, `prune`.
 
 use std::{process::ExitCode, time::Duration};
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use jobdeck_core::{Job, JobFilter, JobStatus, NewJob, worker::EnqueueError};
-use serde_json::{Map, Value};
+use jobdeck_core::{BulkAction, Job, JobFilter, JobStatus, NewJob, worker::EnqueueError};
+use serde_json::{Map, Value, json};
 
-use super::{Context, out};
+use super::{Context, out, table};
 use crate::exit;
 
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
     /// The job kind (see `jobdeck kinds`).
     kind: String,
-    /// The input as a JSON object.
-    #[arg(long, conflicts_with = "set")]
-    input: Option<String>,
-    /// One input field as key=value (repeatable); the value is read as JSON when it
-    /// parses as JSON, else as a string.
-    #[arg(long, value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    input: InputArgs,
     /// When to run it (RFC 3339, e.g. 2026-12-01T09:00:00Z).
     #[arg(long)]
     run_at: Option<DateTime<Utc>>,
@@ -38,33 +34,67 @@ pub struct EnqueueArgs {
     wait: bool,
 }
 
-fn input(args: &EnqueueArgs) -> Result<Value, exit::Invalid> {
-    if let Some(text) = &args.input {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| exit::Invalid(format!("--input is not valid JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(exit::Invalid(
-                "--input must be a JSON object, like '{\"name\":\"Ada\"}'".into(),
-            ));
+/// A job's input: `--input` or `--set` fields.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// The input as a JSON object.
+    #[arg(long, conflicts_with = "set")]
+    input: Option<String>,
+    /// One input field as key=value (repeatable); the value is read as JSON when it
+    /// parses as JSON, else as a string.
+    #[arg(long, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl InputArgs {
+    /// `base` with what was given: `--input` replaces it, `--set` changes its fields.
+    pub fn apply_to(&self, base: Value) -> Result<Value, exit::Invalid> {
+        match (self.value()?, base) {
+            (None, base) => Ok(base),
+            (Some(given), _) if self.input.is_some() => Ok(given),
+            (Some(Value::Object(fields)), Value::Object(mut object)) => {
+                object.extend(fields);
+                Ok(Value::Object(object))
+            }
+            (Some(given), _) => Ok(given),
         }
-        return Ok(value);
     }
-    let mut object = Map::new();
-    for pair in &args.set {
-        let Some((key, value)) = pair.split_once('=') else {
-            return Err(exit::Invalid(format!(
-                "--set takes key=value, not \"{pair}\""
-            )));
-        };
-        let value =
-            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-        object.insert(key.to_string(), value);
+
+    /// The input given, if any.
+    pub fn value(&self) -> Result<Option<Value>, exit::Invalid> {
+        if let Some(text) = &self.input {
+            let value: Value = serde_json::from_str(text)
+                .map_err(|e| exit::Invalid(format!("--input is not valid JSON: {e}")))?;
+            if !value.is_object() {
+                return Err(exit::Invalid(
+                    "--input must be a JSON object, like '{\"name\":\"Ada\"}'".into(),
+                ));
+            }
+            return Ok(Some(value));
+        }
+        if self.set.is_empty() {
+            return Ok(None);
+        }
+        let mut object = Map::new();
+        for pair in &self.set {
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(exit::Invalid(format!(
+                    "--set takes key=value, not \"{pair}\""
+                )));
+            };
+            let value =
+                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+            object.insert(key.to_string(), value);
+        }
+        Ok(Some(Value::Object(object)))
     }
-    Ok(Value::Object(object))
 }
 
 pub async fn enqueue(ctx: &Context, args: EnqueueArgs) -> anyhow::Result<ExitCode> {
-    let context = input(&args)?;
+    let context = args
+        .input
+        .value()?
+        .unwrap_or_else(|| Value::Object(Map::new()));
     let jobs = ctx.jobs()?;
     let new = NewJob {
         kind: args.kind.clone(),
@@ -79,12 +109,7 @@ pub async fn enqueue(ctx: &Context, args: EnqueueArgs) -> anyhow::Result<ExitCod
         .registry()
         .enqueue(&jobs, &new)
         .await
-        .map_err(|error| match error {
-            EnqueueError::Invalid(invalid) => {
-                exit::Invalid(format!("invalid input for {}: {invalid}", args.kind)).into()
-            }
-            EnqueueError::Api(error) => anyhow::Error::from(error),
-        })?;
+        .map_err(|error| enqueue_error(error, &args.kind))?;
     if !args.wait {
         ctx.print(&job, &format!("Enqueued job {} ({}).", job.id, job.kind));
         return Ok(ExitCode::SUCCESS);
@@ -95,24 +120,38 @@ pub async fn enqueue(ctx: &Context, args: EnqueueArgs) -> anyhow::Result<ExitCod
             job.id, job.kind
         );
     }
-    let mut last = String::new();
+    // Drawn only on a terminal; elsewhere the summary alone is printed.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(1000),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if ctx.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("[{bar:30}] {percent:>3}% {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("#>-"),
+    );
     let job = loop {
         let job = jobs.get(job.id).await?;
+        let fraction = job.progress.unwrap_or(0.0).clamp(0.0, 1.0);
+        bar.set_position((f64::from(fraction) * 1000.0).round() as u64);
+        bar.set_message(format!(
+            "{} {}",
+            job.status,
+            job.progress_message.as_deref().unwrap_or("")
+        ));
         if job.status.is_final() {
             break job;
-        }
-        if !ctx.json {
-            let line = progress_line(&job);
-            if line != last {
-                eprint!("\r\x1b[2K{line}");
-                last = line;
-            }
         }
         // Polls: the job may run in any worker, in any process or device.
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    if !ctx.json {
-        eprintln!("\r\x1b[2K{}", progress_line(&job));
+    if job.status == JobStatus::Finished {
+        bar.finish();
+    } else {
+        bar.abandon();
     }
     ctx.print(&job, &summary(&job));
     Ok(match job.status {
@@ -122,17 +161,14 @@ pub async fn enqueue(ctx: &Context, args: EnqueueArgs) -> anyhow::Result<ExitCod
     })
 }
 
-fn progress_line(job: &Job) -> String {
-    let fraction = job.progress.unwrap_or(0.0).clamp(0.0, 1.0);
-    let filled = (fraction * 30.0).round() as usize;
-    format!(
-        "[{}{}] {:>3}% {} {}",
-        "#".repeat(filled),
-        "-".repeat(30 - filled),
-        (fraction * 100.0).round(),
-        job.status,
-        job.progress_message.as_deref().unwrap_or("")
-    )
+/// Refused input in the CLI's words, naming the kind.
+fn enqueue_error(error: EnqueueError, kind: &str) -> anyhow::Error {
+    match error {
+        EnqueueError::Invalid(invalid) => {
+            exit::Invalid(format!("invalid input for {kind}: {invalid}")).into()
+        }
+        EnqueueError::Api(error) => anyhow::Error::from(error),
+    }
 }
 
 fn summary(job: &Job) -> String {
@@ -155,8 +191,9 @@ fn summary(job: &Job) -> String {
     }
 }
 
+/// Which jobs: by state, kind and search.
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub struct FilterArgs {
     /// Only jobs in this state (repeatable).
     #[arg(long, value_parser = parse_status)]
     status: Vec<JobStatus>,
@@ -165,8 +202,56 @@ pub struct ListArgs {
     /// Matches the kind, or the id when a number.
     #[arg(long)]
     search: Option<String>,
+}
+
+impl FilterArgs {
+    fn is_empty(&self) -> bool {
+        self.status.is_empty() && self.kind.is_none() && self.search.is_none()
+    }
+
+    fn into_filter(self, limit: usize) -> JobFilter {
+        JobFilter {
+            statuses: self.status,
+            kind: self.kind,
+            search: self.search,
+            limit,
+            ..JobFilter::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    filter: FilterArgs,
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
     limit: u16,
+}
+
+/// One job by id, or every job of a filter.
+#[derive(Debug, Args)]
+pub struct ActArgs {
+    /// The job; without it, every job the filter flags match.
+    id: Option<i64>,
+    #[command(flatten)]
+    filter: FilterArgs,
+}
+
+impl ActArgs {
+    /// The job, or the filter (never both, never neither: acting on every job of the
+    /// user takes at least one flag).
+    fn target(self) -> Result<Result<i64, JobFilter>, exit::Invalid> {
+        match (self.id, self.filter.is_empty()) {
+            (Some(id), true) => Ok(Ok(id)),
+            (None, false) => Ok(Err(self.filter.into_filter(0))),
+            (Some(_), false) => Err(exit::Invalid(
+                "give a job id or filter flags (--status, --kind, --search), not both".into(),
+            )),
+            (None, true) => Err(exit::Invalid(
+                "give a job id, or filter flags (--status, --kind, --search) for every job they match".into(),
+            )),
+        }
+    }
 }
 
 fn parse_status(text: &str) -> Result<JobStatus, String> {
@@ -176,63 +261,10 @@ fn parse_status(text: &str) -> Result<JobStatus, String> {
         .ok_or_else(|| "expected waiting, running, finished, failed or cancelled".into())
 }
 
-fn time(at: Option<DateTime<Utc>>) -> String {
-    at.map_or("-".into(), |t| {
-        t.with_timezone(&chrono::Local)
-            .format("%m-%d %H:%M:%S")
-            .to_string()
-    })
-}
-
-fn duration(job: &Job) -> String {
-    match (job.started_at, job.ended_at) {
-        (Some(start), end) => {
-            let ms = (end.unwrap_or_else(Utc::now) - start)
-                .num_milliseconds()
-                .max(0);
-            if ms < 10_000 {
-                format!("{:.1}s", ms as f64 / 1000.0)
-            } else {
-                format!("{}s", ms / 1000)
-            }
-        }
-        _ => "-".into(),
-    }
-}
-
-fn table(jobs: &[Job]) -> String {
-    let mut out = format!(
-        "{:>8}  {:<12} {:<10} {:<15} {:<15} {:<15} {:>8} {:>5} {:>8}\n",
-        "ID", "KIND", "STATUS", "CREATED", "STARTED", "ENDED", "TOOK", "PROG", "ATTEMPT"
-    );
-    for job in jobs {
-        out.push_str(&format!(
-            "{:>8}  {:<12} {:<10} {:<15} {:<15} {:<15} {:>8} {:>5} {:>8}\n",
-            job.id,
-            job.kind,
-            job.status.as_str(),
-            time(Some(job.created_at)),
-            time(job.started_at),
-            time(job.ended_at),
-            duration(job),
-            job.progress
-                .map_or("-".into(), |p| format!("{:.0}%", p * 100.0)),
-            format!("{}/{}", job.attempt, job.max_attempts),
-        ));
-    }
-    out
-}
-
 impl ListArgs {
     /// The first page of what `jobs` and `watch` show.
     fn into_filter(self) -> JobFilter {
-        JobFilter {
-            statuses: self.status,
-            kind: self.kind,
-            search: self.search,
-            limit: self.limit.into(),
-            ..JobFilter::default()
-        }
+        self.filter.into_filter(self.limit.into())
     }
 }
 
@@ -240,7 +272,7 @@ pub async fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
     let page = ctx.jobs()?.list(&args.into_filter()).await?;
     let human = format!(
         "{}{} of {} jobs",
-        table(&page.jobs),
+        table::jobs(&page.jobs),
         page.jobs.len(),
         page.total
     );
@@ -258,9 +290,9 @@ pub async fn show(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
         job.context,
         job.attempt,
         job.max_attempts,
-        time(Some(job.created_at)),
-        time(job.started_at),
-        time(job.ended_at),
+        table::time(Some(job.created_at)),
+        table::time(job.started_at),
+        table::time(job.ended_at),
     );
     if let Some(result) = &job.result {
         human.push_str(&format!("  result:   {result}\n"));
@@ -310,7 +342,7 @@ pub async fn watch(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
         out(&format!(
             "\x1b[H\x1b[2J{}  (Ctrl-C to stop)\n\n{}",
             tally.join(" · "),
-            table(&page.jobs)
+            table::jobs(&page.jobs)
         ));
         tokio::select! {
             _ = &mut stop => return Ok(ExitCode::SUCCESS),
@@ -319,7 +351,11 @@ pub async fn watch(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub async fn cancel(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
+pub async fn cancel(ctx: &Context, args: ActArgs) -> anyhow::Result<ExitCode> {
+    let id = match args.target()? {
+        Ok(id) => id,
+        Err(filter) => return bulk(ctx, BulkAction::Cancel, &filter).await,
+    };
     let job = ctx.jobs()?.cancel(id).await?;
     let human = match job.status {
         JobStatus::Cancelled => format!("Job {id} cancelled."),
@@ -329,8 +365,101 @@ pub async fn cancel(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn retry(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
+pub async fn retry(ctx: &Context, args: ActArgs) -> anyhow::Result<ExitCode> {
+    let id = match args.target()? {
+        Ok(id) => id,
+        Err(filter) => return bulk(ctx, BulkAction::Retry, &filter).await,
+    };
     let job = ctx.jobs()?.retry(id).await?;
     ctx.print(&job, &format!("Job {id} is waiting again."));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bulk(ctx: &Context, action: BulkAction, filter: &JobFilter) -> anyhow::Result<ExitCode> {
+    let changed = ctx.jobs()?.bulk(action, filter).await?;
+    let human = match action {
+        BulkAction::Cancel => format!("{changed} jobs cancelled (running ones asked to stop)."),
+        BulkAction::Retry => format!("{changed} jobs waiting again."),
+    };
+    ctx.print(&json!({ "changed": changed }), &human);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct RunAgainArgs {
+    id: i64,
+    /// Changes to its input: `--input` replaces it, `--set` changes fields.
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+/// A new job with job `id`'s kind, options and input (changed as asked), the input
+/// checked against the kind as `enqueue` checks it.
+pub async fn run_again(ctx: &Context, args: RunAgainArgs) -> anyhow::Result<ExitCode> {
+    let jobs = ctx.jobs()?;
+    let old = jobs.get(args.id).await?;
+    let new = NewJob {
+        context: args.input.apply_to(old.context)?,
+        kind: old.kind,
+        priority: Some(old.priority),
+        max_attempts: Some(old.max_attempts),
+        ..NewJob::default()
+    };
+    let job = ctx
+        .kinds
+        .registry()
+        .enqueue(&jobs, &new)
+        .await
+        .map_err(|error| enqueue_error(error, &new.kind))?;
+    ctx.print(
+        &job,
+        &format!(
+            "Enqueued job {} ({}), again from job {}.",
+            job.id, job.kind, args.id
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn delete(ctx: &Context, id: i64) -> anyhow::Result<ExitCode> {
+    let jobs = ctx.jobs()?;
+    let running = || exit::Conflict(format!("job {id} is running: cancel it first"));
+    if jobs.get(id).await?.status == JobStatus::Running {
+        return Err(running().into());
+    }
+    if !jobs.delete(id).await? {
+        // Started meanwhile (row-level security keeps running jobs).
+        return Err(running().into());
+    }
+    ctx.print(&json!({ "deleted": id }), &format!("Job {id} deleted."));
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Delete jobs that ended longer ago than this (e.g. 30d, 12h, 90m).
+    #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+    older_than: Duration,
+    /// Only jobs in this state (repeatable) [default: finished and cancelled].
+    #[arg(long, value_parser = parse_status)]
+    status: Vec<JobStatus>,
+}
+
+pub async fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<ExitCode> {
+    let statuses = if args.status.is_empty() {
+        vec![JobStatus::Finished, JobStatus::Cancelled]
+    } else {
+        args.status
+    };
+    if let Some(status) = statuses.iter().find(|s| !s.is_final()) {
+        return Err(exit::Invalid(format!("only ended jobs are pruned, not {status} ones")).into());
+    }
+    let older_than = chrono::Duration::from_std(args.older_than)
+        .map_err(|_| exit::Invalid("--older-than is too long".into()))?;
+    let deleted = ctx.jobs()?.prune(older_than, &statuses).await?;
+    ctx.print(
+        &json!({ "deleted": deleted }),
+        &format!("{deleted} ended jobs deleted."),
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -17,6 +17,8 @@ use crate::exit;
 pub enum KindsCommand {
     /// Check the kinds file; exits non-zero if anything in it is wrong.
     Check,
+    #[command(flatten)]
+    Paused(super::schedules::PauseCommand),
 }
 
 /// The kinds file: `--kinds FILE`, `JOBDECK_KINDS`, or the default location.
@@ -42,13 +44,17 @@ impl KindsSource {
     }
 }
 
-pub fn run(
+/// `context` is asked for only by the commands that talk to Supabase (pausing); the
+/// others read the kinds file alone.
+pub async fn run(
     source: &KindsSource,
     command: Option<KindsCommand>,
     json: bool,
+    context: impl FnOnce() -> anyhow::Result<super::Context>,
 ) -> anyhow::Result<ExitCode> {
     let file = source.read();
     match command {
+        Some(KindsCommand::Paused(command)) => super::schedules::kinds(&context()?, command).await,
         Some(KindsCommand::Check) => {
             let count = file.registry.names().len();
             if json {

@@ -5,6 +5,8 @@ pub mod dev;
 pub mod jobs;
 pub mod kinds;
 pub mod logs;
+pub mod schedules;
+pub mod table;
 pub mod worker;
 
 use std::sync::Arc;

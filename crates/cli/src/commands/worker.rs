@@ -69,6 +69,10 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
                     job.id,
                     job.kind
                 )),
+                WorkerEvent::ScheduleFired { schedule_id, job } => out(&format!(
+                    "made     {} {} (schedule {schedule_id})",
+                    job.id, job.kind
+                )),
                 WorkerEvent::JobReleased { id } => out(&format!("released {id}")),
                 WorkerEvent::JobLost { id } => out(&format!("lost     {id}")),
                 WorkerEvent::SessionEnded { reason } => {

@@ -15,9 +15,11 @@ use crate::{Error, Project, Secret, SessionOwner};
 
 pub mod feed;
 pub mod logs;
+mod schedules;
 
 pub use feed::{ChangeFeed, FeedUpdate, LiveFeed};
 pub use logs::{LogLevel, LogLine, LogStream};
+pub use schedules::{PausedKind, ScheduleSummary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -92,6 +94,9 @@ pub struct Job {
     pub locked_until: Option<DateTime<Utc>>,
     pub cancel_requested_at: Option<DateTime<Utc>>,
     pub idempotency_key: Option<String>,
+    /// The schedule that made it, if one did.
+    #[serde(default)]
+    pub schedule_id: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,

@@ -111,10 +111,11 @@ pub struct Realtime {
 pub const HEARTBEAT: Duration = Duration::from_secs(25);
 
 impl Realtime {
-    /// Starts hearing every change to the user's jobs (what the app, the CLI's worker
-    /// and the live feed listen to).
+    /// Starts hearing every change to the user's jobs, schedules and paused kinds
+    /// (what the app, the CLI's worker and the live feed listen to).
     pub fn jobs(project: &Project, session: Arc<SessionOwner>) -> Self {
-        Self::start(project, session, vec![Subscription::table("jobs")])
+        let tables = ["jobs", "schedules", "paused_kinds"];
+        Self::start(project, session, tables.map(Subscription::table).to_vec())
     }
 
     /// Starts hearing `subscriptions` as `session`'s user, on the current runtime.

@@ -30,6 +30,11 @@ pub enum WorkerEvent {
     JobUpdated {
         job: Job,
     },
+    /// A schedule's tick made this job (it waits to be claimed like any other).
+    ScheduleFired {
+        schedule_id: i64,
+        job: Job,
+    },
     /// Handed back on shutdown: it waits for the next worker.
     JobReleased {
         id: i64,

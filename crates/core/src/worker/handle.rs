@@ -14,6 +14,7 @@ use super::{
     heartbeat, live, producer,
     registry::{EnqueueError, Registry},
     running::{RunningJobs, Stop},
+    scheduler,
     shared::Shared,
 };
 use crate::{
@@ -54,7 +55,7 @@ impl Worker {
         self
     }
 
-    /// Starts the claim and heartbeat loops on the current tokio runtime.
+    /// Starts the claim, scheduler and heartbeat loops on the current tokio runtime.
     pub fn start(self) -> WorkerHandle {
         let concurrency = self.config.concurrency.max(1);
         let shared = Arc::new(Shared {
@@ -68,12 +69,16 @@ impl Worker {
             jobs: self.jobs,
             events: Events::new(),
             running: RunningJobs::default(),
+            schedules_changed: tokio::sync::Notify::new(),
             stop_heartbeats: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
         shared
             .tasks
             .spawn(producer::claim_loop(Arc::clone(&shared)));
+        shared
+            .tasks
+            .spawn(scheduler::schedule_loop(Arc::clone(&shared)));
         shared
             .tasks
             .spawn(heartbeat::heartbeat_loop(Arc::clone(&shared)));
@@ -96,7 +101,12 @@ impl WorkerHandle {
         self.shared.claims.wake.notify_one();
     }
 
-    /// Stops claiming new jobs; running jobs go on.
+    /// Looks at the schedules now (one was made or changed in this process).
+    pub fn schedules_changed(&self) {
+        self.shared.schedules_changed.notify_one();
+    }
+
+    /// Stops claiming new jobs (and making scheduled ones); running jobs go on.
     pub fn pause(&self) {
         if !self.shared.claims.paused.send_replace(true) {
             self.shared.events.emit(WorkerEvent::Paused);

@@ -1,6 +1,7 @@
 //! Woken by Realtime: a job that becomes claimable anywhere (enqueued by the CLI,
-//! another device, a retry whose delay ran out) wakes the claim loop at once, or at
-//! its `run_at`, instead of waiting for the next poll. Polling stays as the safety net
+//! another device, a retry whose delay ran out, a kind resumed) wakes the claim loop
+//! at once, or at its `run_at`, instead of waiting for the next poll; a schedule
+//! changed anywhere wakes the scheduler. Polling stays as the safety net
 //! for when Realtime is down or not served.
 
 use std::{collections::BTreeSet, sync::Arc};
@@ -39,6 +40,12 @@ pub(super) async fn wake_on_changes(
                 // Joined (again), or fell behind: something may be waiting.
                 Ok(RealtimeEvent::Joined) | Err(RecvError::Lagged(_)) => claims.wake.notify_one(),
                 Ok(RealtimeEvent::Change(change)) => {
+                    match change.table.as_str() {
+                        "schedules" => shared.schedules_changed.notify_one(),
+                        // A kind resumed: its waiting jobs may be claimed now.
+                        "paused_kinds" => claims.wake.notify_one(),
+                        _ => {}
+                    }
                     if change.table != "jobs" || change.kind == ChangeKind::Delete {
                         continue;
                     }

@@ -16,7 +16,10 @@
 //!   in batches beside it;
 //! - `completer`: successes written in batches;
 //! - `heartbeat`: leases extended, cancellation and lost leases delivered;
-//! - `live`: the claim loop woken by Realtime for jobs enqueued anywhere;
+//! - `scheduler`: due schedule ticks made into jobs (one job per tick, decided by
+//!   the database, however many workers race);
+//! - `live`: the claim loop and the scheduler woken by Realtime for jobs enqueued
+//!   and schedules changed anywhere;
 //! - `shared`: what the parts share, each part's state side by side.
 //!
 //! Stopping is two-level: [`WorkerHandle::shutdown`] stops claiming and waits for the
@@ -35,6 +38,7 @@ mod logs;
 mod producer;
 pub mod registry;
 mod running;
+mod scheduler;
 mod shared;
 
 pub use config::WorkerConfig;

@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::Notify;
+
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
@@ -28,9 +30,11 @@ pub(super) struct Shared {
     /// The jobs running here, and the tasks they run in.
     pub(super) running: RunningJobs,
     pub(super) completer: Arc<Completer>,
+    /// Wakes the scheduler: a schedule changed here or elsewhere.
+    pub(super) schedules_changed: Notify,
     /// Cancelled once no job needs its lease any more.
     pub(super) stop_heartbeats: CancellationToken,
-    /// The claim and heartbeat loops and the completer's writer.
+    /// The claim, scheduler and heartbeat loops and the completer's writer.
     pub(super) tasks: TaskTracker,
 }
 

@@ -33,6 +33,18 @@ pub async fn signed_in(sandbox: &TestSandbox) -> (JobsClient, String) {
     (JobsClient::new(&project(sandbox), owner), address)
 }
 
+/// Another session of `address`'s user (password "correct horse"), as another
+/// process or device has.
+pub async fn second_session(sandbox: &TestSandbox, address: &str) -> JobsClient {
+    let owner =
+        SessionOwner::new(auth(sandbox), Arc::new(MemoryStore::default())).expect("an owner");
+    owner
+        .sign_in_with_password(address, "correct horse")
+        .await
+        .expect("signs in");
+    JobsClient::new(&project(sandbox), owner)
+}
+
 /// A second session of `address` (password "correct horse") whose stored access token
 /// the server refuses (its signature no longer verifies, as after the project's JWT
 /// secret rotated) though the owner holds it as valid for an hour.
