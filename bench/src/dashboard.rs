@@ -26,6 +26,11 @@ pub struct Timings {
     pub by_status: Vec<f64>,
     pub by_kind: Vec<f64>,
     pub search: Vec<f64>,
+    /// First pages of the jobs whose input contains `{"customer": 42}` (a thousandth
+    /// of the user's jobs), and of those whose input holds the word "42" (as many,
+    /// and one more), each with its total, counted from the rows.
+    pub by_input: Vec<f64>,
+    pub by_words: Vec<f64>,
 }
 
 /// Fills the jobs table as the superuser: `user_jobs` for the signed-in user, the rest
@@ -48,7 +53,7 @@ pub async fn seed(stack: &Stack, user_id: &str, total: i64, user_jobs: i64) -> a
     let insert = "
         insert into public.jobs (uuid, kind, status, context, result, error, attempt,
                                  run_at, created_at, started_at, ended_at, updated_at)
-        select owner, case when g % 5 = 0 then 'bench.report' else 'bench.noop' end, status, jsonb_build_object('n', g),
+        select owner, case when g % 5 = 0 then 'bench.report' else 'bench.noop' end, status, jsonb_build_object('n', g, 'customer', g % 1000),
                case when status = 'finished' then '{}'::jsonb end,
                case when status = 'failed' then '{\"message\": \"failed\"}'::jsonb end,
                case when status = 'waiting' then 0 else 1 end,
@@ -101,6 +106,14 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
         search: Some("bench".into()),
         ..first.clone()
     };
+    let by_input = JobFilter {
+        input: Some(serde_json::json!({ "customer": 42 })),
+        ..first.clone()
+    };
+    let by_words = JobFilter {
+        words: Some("42".into()),
+        ..first.clone()
+    };
     let mut timings = Timings {
         first_page: Vec::new(),
         counts: Vec::new(),
@@ -109,6 +122,8 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
         by_status: Vec::new(),
         by_kind: Vec::new(),
         search: Vec::new(),
+        by_input: Vec::new(),
+        by_words: Vec::new(),
     };
     for round in 0..=rounds {
         let start = Instant::now();
@@ -127,7 +142,7 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
         counts?;
         anyhow::ensure!(page.jobs.len() == PAGE_SIZE, "the first page is not full");
         let mut filtered = Vec::new();
-        for filter in [&failed, &one_kind, &searched] {
+        for filter in [&failed, &one_kind, &searched, &by_input, &by_words] {
             let start = Instant::now();
             let page = jobs.list(filter).await?;
             filtered.push(ms(start.elapsed()));
@@ -141,6 +156,8 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
             timings.by_status.push(filtered[0]);
             timings.by_kind.push(filtered[1]);
             timings.search.push(filtered[2]);
+            timings.by_input.push(filtered[3]);
+            timings.by_words.push(filtered[4]);
         }
     }
     Ok(timings)

@@ -398,6 +398,14 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
             "Dashboard: first page of a search matching all (kind or id), with its total, ms p50 / p95 / p99",
             &timings.search,
         ),
+        (
+            "Dashboard: first page of an input containment ({\"customer\": 42}, a thousandth), with its total, ms p50 / p95 / p99",
+            &timings.by_input,
+        ),
+        (
+            "Dashboard: first page of an input word search (\"42\", a thousandth), with its total, ms p50 / p95 / p99",
+            &timings.by_words,
+        ),
     ] {
         report
             .rows

@@ -337,6 +337,14 @@ test("hello goes waiting → running → finished, with its times", async () => 
   const result = await driver.text("#detail");
   assert.match(result, /Hello, World/);
   await screenshot("hello-finished");
+  // Found by its input: a JSON object it contains, or a word of it; not by another.
+  const rows = () => driver.run("return [...document.querySelectorAll('#jobs-body tr[data-id]')].map((r) => Number(r.dataset.id))");
+  for (const [search, found] of [['{"name": "World"}', [id]], ["world", [id]], ['{"name": "Nobody"}', []]]) {
+    await driver.type("#search-input", search);
+    await driver.waitFor(async () => JSON.stringify(await rows()) === JSON.stringify(found), `the jobs whose input matches ${search}`);
+  }
+  await driver.type("#search-input", "x\uE003");
+  await driver.waitFor(async () => (await rows()).length > 0, "every job again");
 });
 
 test("bad input is refused beside its field, and nothing is enqueued", async () => {

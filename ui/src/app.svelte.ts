@@ -596,6 +596,12 @@ export class AppState {
     }
   }
 
+  /** The jobs screen, filtered to the jobs schedule `id` made. */
+  showScheduleJobs(id: number): void {
+    this.show("jobs");
+    this.setFilter({ schedule_id: id });
+  }
+
   /** Saves a schedule (new when `id` is null); a refusal is the caller's to show. */
   async saveSchedule(id: number | null, spec: ScheduleSpec): Promise<Schedule> {
     const saved = await scheduleSave(id, spec);

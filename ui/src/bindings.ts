@@ -88,7 +88,25 @@ search: string | null, limit: number, offset: number,
  * thousandth page as on the first (an offset makes the database walk every row
  * before it).
  */
-before: number | null, };
+before: number | null, 
+/**
+ * Only jobs whose input contains this JSON object (`{"customer": 42}` matches an
+ * input with that field among others).
+ */
+input?: JsonValue | null, 
+/**
+ * Only jobs whose input's values hold these words (web search syntax: `acme
+ * -test`, `"exact phrase"`, `this or that`).
+ */
+words?: string | null, 
+/**
+ * Only jobs created, or ended, in these ranges (from inclusive, until exclusive).
+ */
+created_from?: string | null, created_until?: string | null, ended_from?: string | null, ended_until?: string | null, 
+/**
+ * Only the jobs this schedule made.
+ */
+schedule_id?: number | null, };
 
 export type Page = { jobs: Array<Job>, 
 /**

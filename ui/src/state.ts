@@ -1,6 +1,6 @@
 // The jobs on screen and how changes apply to them. Pure functions, unit-tested.
 
-import type { Job, JobFilter, JobStatus, ScheduleSummary } from "./bindings";
+import type { Job, JobFilter, JobStatus, JsonValue, ScheduleSummary } from "./bindings";
 import { millis } from "./format";
 
 export const PAGE_SIZE = 50;
@@ -21,7 +21,71 @@ export function matches(filter: JobFilter, job: Job): boolean {
     if (!byKind && !byId) return false;
   }
   if (filter.before !== null && job.id >= filter.before) return false;
+  if (filter.input != null && !contains(job.context, filter.input)) return false;
+  const words = filter.words?.trim();
+  if (words && !hasWords(job.context, words)) return false;
+  if (filter.schedule_id != null && job.schedule_id !== filter.schedule_id) return false;
+  const created = millis(job.created_at);
+  if (filter.created_from && created < millis(filter.created_from)) return false;
+  if (filter.created_until && created >= millis(filter.created_until)) return false;
+  const ended = job.ended_at ? millis(job.ended_at) : null;
+  if (filter.ended_from && (ended === null || ended < millis(filter.ended_from))) return false;
+  if (filter.ended_until && (ended === null || ended >= millis(filter.ended_until))) return false;
   return true;
+}
+
+/** JSON containment as PostgreSQL's `@>`: every field of `part` is in `whole` (objects
+ *  recursively, arrays holding each element of `part`'s). */
+export function contains(whole: JsonValue, part: JsonValue): boolean {
+  if (Array.isArray(part)) {
+    return Array.isArray(whole) && part.every((p) => whole.some((w) => contains(w, p)));
+  }
+  if (part !== null && typeof part === "object") {
+    if (whole === null || typeof whole !== "object" || Array.isArray(whole)) return false;
+    return Object.entries(part).every(([key, value]) => key in whole && contains(whole[key] as JsonValue, value));
+  }
+  return whole === part;
+}
+
+/** The words of an input's values (not its keys), lowercased, as the database's
+ *  `simple` text search reads them. */
+function wordsOf(value: JsonValue, out: Set<string> = new Set()): Set<string> {
+  if (Array.isArray(value)) value.forEach((v) => wordsOf(v, out));
+  else if (value !== null && typeof value === "object") Object.values(value).forEach((v) => wordsOf(v as JsonValue, out));
+  else if (value !== null) for (const w of String(value).toLowerCase().split(/[^\p{L}\p{N}]+/u)) if (w) out.add(w);
+  return out;
+}
+
+/** Whether the input holds the search's plain words (and none of its `-words`): the
+ *  common case of the server's web search, close enough to place a live change; the
+ *  server's answer decides on the next read. */
+function hasWords(input: JsonValue, search: string): boolean {
+  const words = wordsOf(input);
+  return search
+    .toLowerCase()
+    .split(/\s+/)
+    .filter((w) => w && w !== "or")
+    .every((w) => {
+      const negated = w.startsWith("-");
+      const bare = w.replace(/^-/, "").replace(/["]/g, "");
+      const found = bare.split(/[^\p{L}\p{N}]+/u).filter(Boolean).every((part) => words.has(part));
+      return negated ? !found : found;
+    });
+}
+
+/** The input search box's text as a filter: a JSON object is a containment, anything
+ *  else the words of the input's values; blank clears both. */
+export function inputFilter(text: string): Pick<JobFilter, "input" | "words"> {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{")) {
+    try {
+      const value = JSON.parse(trimmed) as JsonValue;
+      if (value && typeof value === "object" && !Array.isArray(value)) return { input: value, words: null };
+    } catch {
+      // Not JSON yet (still being typed): searched as words meanwhile.
+    }
+  }
+  return { input: null, words: trimmed || null };
 }
 
 function newer(a: Job, b: Job): boolean {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { actionsFor, applyChanges, applyProgress, emptyFilter, matches } from "../src/state";
+import { actionsFor, applyChanges, applyProgress, contains, emptyFilter, inputFilter, matches } from "../src/state";
 import { job } from "./fixtures";
 
 describe("applyChanges", () => {
@@ -57,5 +57,33 @@ describe("progress and actions", () => {
     expect(actionsFor(job(1, { status: "running" }))).toEqual(["cancel", "runAgain", "edit"]);
     expect(actionsFor(job(1, { status: "failed" }))).toEqual(["retry", "runAgain", "edit", "delete"]);
     expect(actionsFor(job(1, { status: "running", cancel_requested_at: "x" }))).toEqual(["runAgain", "edit"]);
+  });
+});
+
+describe("the input search", () => {
+  it("reads a JSON object as containment and anything else as words", () => {
+    expect(inputFilter(' {"customer": 42} ')).toEqual({ input: { customer: 42 }, words: null });
+    expect(inputFilter('{"customer": ')).toEqual({ input: null, words: '{"customer":' });
+    expect(inputFilter("acme corp")).toEqual({ input: null, words: "acme corp" });
+    expect(inputFilter("  ")).toEqual({ input: null, words: null });
+  });
+
+  it("places live changes as the server's containment and words would", () => {
+    const input = { customer: 42, name: "Acme Corp", tags: ["a", "b"], nested: { tier: "gold" } };
+    expect(contains(input, { customer: 42 })).toBe(true);
+    expect(contains(input, { nested: { tier: "gold" }, tags: ["b"] })).toBe(true);
+    expect(contains(input, { customer: "42" })).toBe(false);
+    expect(contains(input, { nested: { tier: "gold", x: 1 } })).toBe(false);
+    const base = emptyFilter();
+    const acme = job(1, { context: input, schedule_id: 3 });
+    expect(matches({ ...base, words: "acme" }, acme)).toBe(true);
+    expect(matches({ ...base, words: "ACME -corp" }, acme)).toBe(false);
+    expect(matches({ ...base, words: "customer" }, acme)).toBe(false);
+    expect(matches({ ...base, words: "42 gold" }, acme)).toBe(true);
+    expect(matches({ ...base, schedule_id: 3 }, acme)).toBe(true);
+    expect(matches({ ...base, schedule_id: 4 }, acme)).toBe(false);
+    expect(matches({ ...base, created_from: "2026-11-28T11:00:00Z" }, acme)).toBe(false);
+    expect(matches({ ...base, created_until: "2026-11-28T11:00:00Z" }, acme)).toBe(true);
+    expect(matches({ ...base, ended_from: "2026-11-28T09:00:00Z" }, acme)).toBe(false);
   });
 });

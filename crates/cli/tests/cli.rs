@@ -705,6 +705,14 @@ async fn bulk_cancel_and_retry_by_filter_run_again_with_changes_delete_and_prune
     assert_eq!(pruned["deleted"], 1);
     // Five made, one deleted, one pruned.
     assert_eq!(cli.json(&["jobs"]).await["total"], 3);
+    let dee = cli.json(&["jobs", "--input", r#"{"name": "Dee"}"#]).await;
+    assert_eq!(
+        (&dee["total"], &dee["jobs"][0]["id"]),
+        (&Value::from(1), &again["id"])
+    );
+    assert_eq!(cli.json(&["jobs", "--words", "ada"]).await["total"], 1);
+    let out = cli.run(&["jobs", "--input", "[1]"]).await;
+    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
 
     // Piped, `--wait` prints the outcome and no progress bar escapes.
     // Its output is kept open: a worker whose stdout is gone ends, as any Unix tool.

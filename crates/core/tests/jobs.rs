@@ -466,3 +466,124 @@ async fn a_refused_access_token_is_refreshed_once_and_the_request_retried() {
         "two requests refused the same token; one refresh"
     );
 }
+
+#[tokio::test]
+async fn search_by_input_words_time_and_schedule_finds_only_the_users_matching_jobs() {
+    let sandbox = TestSandbox::start().await;
+    let alice = signed_in(&sandbox).await.0;
+    let bob = signed_in(&sandbox).await.0;
+    let mut ids = Vec::new();
+    for (customer, name) in [(42, "Acme Corp"), (42, "Globex"), (7, "Acme Labs")] {
+        let job = alice
+            .enqueue(&new_job(
+                "report",
+                json!({ "customer": customer, "name": name, "nested": { "tier": "gold" } }),
+            ))
+            .await
+            .expect("enqueued");
+        ids.push(job.id);
+    }
+    // Bob's job matches every search too: he must not show in Alice's answers.
+    bob.enqueue(&new_job(
+        "report",
+        json!({ "customer": 42, "name": "Acme Corp" }),
+    ))
+    .await
+    .expect("enqueued");
+    let search = |filter: JobFilter| {
+        let alice = alice.clone();
+        async move {
+            let page = alice
+                .list(&JobFilter {
+                    limit: 50,
+                    ..filter
+                })
+                .await
+                .expect("listed");
+            let found: Vec<i64> = page.jobs.iter().map(|j| j.id).collect();
+            (found, page.total)
+        }
+    };
+    let by_input = |input| JobFilter {
+        input: Some(input),
+        ..JobFilter::default()
+    };
+    assert_eq!(
+        search(by_input(json!({ "customer": 42 }))).await,
+        (vec![ids[1], ids[0]], 2)
+    );
+    assert_eq!(
+        search(by_input(json!({ "customer": 42, "name": "Globex" }))).await,
+        (vec![ids[1]], 1)
+    );
+    assert_eq!(
+        search(by_input(json!({ "nested": { "tier": "gold" } })))
+            .await
+            .1,
+        3,
+        "containment reaches into nested objects"
+    );
+    assert_eq!(
+        search(by_input(json!({ "customer": 43 }))).await,
+        (vec![], 0)
+    );
+    let by_words = |words: &str| JobFilter {
+        words: Some(words.into()),
+        ..JobFilter::default()
+    };
+    assert_eq!(search(by_words("acme")).await, (vec![ids[2], ids[0]], 2));
+    assert_eq!(search(by_words("acme -labs")).await, (vec![ids[0]], 1));
+    assert_eq!(search(by_words("\"acme corp\"")).await, (vec![ids[0]], 1));
+    assert_eq!(
+        search(by_words("7")).await.0,
+        vec![ids[2]],
+        "numbers are words too"
+    );
+    assert_eq!(search(by_words("customer")).await.1, 0, "keys are not");
+    assert_eq!(
+        search(by_words("   ")).await.1,
+        3,
+        "blank words filter nothing"
+    );
+
+    let created = alice.get(ids[1]).await.expect("a job").created_at;
+    let from = search(JobFilter {
+        created_from: Some(created),
+        ..JobFilter::default()
+    })
+    .await;
+    assert_eq!(from.0, vec![ids[2], ids[1]]);
+    let until = search(JobFilter {
+        created_until: Some(created),
+        ..JobFilter::default()
+    })
+    .await;
+    assert_eq!(until.0, vec![ids[0]]);
+    alice.cancel(ids[0]).await.expect("cancelled");
+    let ended = search(JobFilter {
+        ended_from: Some(created),
+        statuses: vec![JobStatus::Cancelled],
+        ..JobFilter::default()
+    })
+    .await;
+    assert_eq!(ended, (vec![ids[0]], 1));
+
+    // Bulk actions take the same filter.
+    let changed = alice
+        .bulk(BulkAction::Cancel, &by_words("acme"))
+        .await
+        .expect("bulk");
+    assert_eq!(changed, 1, "only the waiting match of the two");
+
+    let schedule = alice
+        .create_schedule(&jobdeck_core::ScheduleSpec::new("report", "@daily"))
+        .await
+        .expect("a schedule");
+    let made = alice.run_schedule(schedule.id).await.expect("run now");
+    let of_schedule = search(JobFilter {
+        schedule_id: Some(schedule.id),
+        ..JobFilter::default()
+    })
+    .await;
+    assert_eq!(of_schedule, (vec![made.id], 1));
+}

@@ -278,8 +278,8 @@ async fn on_a_fresh_hosted_project_the_migrations_apply_and_anon_holds_nothing()
     .await;
     assert_eq!(
         published,
-        ["job_logs", "jobs"],
-        "Realtime serves the jobs and their logs"
+        ["job_logs", "jobs", "paused_kinds", "schedules"],
+        "Realtime serves the jobs, their logs, schedules and paused kinds"
     );
     assert_eq!(sequence_privileges(&owner_db).await, Vec::<String>::new());
     let callable_by_anon: Vec<String> = scalar(
@@ -292,9 +292,10 @@ async fn on_a_fresh_hosted_project_the_migrations_apply_and_anon_holds_nothing()
     assert_eq!(callable_by_anon, Vec::<String>::new());
     let anon_table: Vec<String> = scalar(
         &owner_db,
-        "select coalesce(array_agg(p order by p), '{}')
-           from unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
-          where has_table_privilege('anon', 'public.jobs', p)",
+        "select coalesce(array_agg(t || ' ' || p order by t, p), '{}')
+           from unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p,
+                unnest(array['public.jobs', 'public.schedules', 'public.paused_kinds']) t
+          where has_table_privilege('anon', t, p)",
     )
     .await;
     assert_eq!(anon_table, Vec::<String>::new());

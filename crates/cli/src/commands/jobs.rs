@@ -202,19 +202,52 @@ pub struct FilterArgs {
     /// Matches the kind, or the id when a number.
     #[arg(long)]
     search: Option<String>,
+    /// Only jobs whose input contains this JSON object, e.g. '{"customer": 42}'.
+    #[arg(long, value_name = "JSON", value_parser = parse_object)]
+    input: Option<Value>,
+    /// Only jobs whose input's values hold these words (web search syntax: acme -test,
+    /// "exact phrase").
+    #[arg(long)]
+    words: Option<String>,
+    /// Only jobs created at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    created_from: Option<DateTime<Utc>>,
+    /// Only jobs created before this time.
+    #[arg(long, value_name = "TIME")]
+    created_until: Option<DateTime<Utc>>,
+    /// Only jobs that ended at or after this time.
+    #[arg(long, value_name = "TIME")]
+    ended_from: Option<DateTime<Utc>>,
+    /// Only jobs that ended before this time.
+    #[arg(long, value_name = "TIME")]
+    ended_until: Option<DateTime<Utc>>,
+    /// Only the jobs this schedule made.
+    #[arg(long, value_name = "ID")]
+    schedule: Option<i64>,
+}
+
+fn parse_object(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) if value.is_object() => Ok(value),
+        Ok(_) => Err("expected a JSON object, like '{\"customer\": 42}'".into()),
+        Err(error) => Err(format!("not valid JSON: {error}")),
+    }
 }
 
 impl FilterArgs {
-    fn is_empty(&self) -> bool {
-        self.status.is_empty() && self.kind.is_none() && self.search.is_none()
-    }
-
     fn into_filter(self, limit: usize) -> JobFilter {
         JobFilter {
             statuses: self.status,
             kind: self.kind,
             search: self.search,
             limit,
+            input: self.input,
+            words: self.words,
+            created_from: self.created_from,
+            created_until: self.created_until,
+            ended_from: self.ended_from,
+            ended_until: self.ended_until,
+            schedule_id: self.schedule,
             ..JobFilter::default()
         }
     }
@@ -241,14 +274,15 @@ impl ActArgs {
     /// The job, or the filter (never both, never neither: acting on every job of the
     /// user takes at least one flag).
     fn target(self) -> Result<Result<i64, JobFilter>, exit::Invalid> {
-        match (self.id, self.filter.is_empty()) {
+        let filter = self.filter.into_filter(0);
+        match (self.id, filter == JobFilter::default()) {
             (Some(id), true) => Ok(Ok(id)),
-            (None, false) => Ok(Err(self.filter.into_filter(0))),
+            (None, false) => Ok(Err(filter)),
             (Some(_), false) => Err(exit::Invalid(
-                "give a job id or filter flags (--status, --kind, --search), not both".into(),
+                "give a job id or filter flags (--status, --kind, --search, --input, ...), not both".into(),
             )),
             (None, true) => Err(exit::Invalid(
-                "give a job id, or filter flags (--status, --kind, --search) for every job they match".into(),
+                "give a job id, or filter flags (--status, --kind, --search, --input, ...) for every job they match".into(),
             )),
         }
     }
