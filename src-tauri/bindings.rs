@@ -3,9 +3,10 @@
 //! file with what [`typescript`] produces; `./x bindings` rewrites it.
 
 use jobdeck_core::{
-    Attempt, AttemptOutcome, BulkAction, ErrorBody, ErrorCode, Factor, Job, JobFailure, JobFilter,
-    JobStatus, LogLevel, LogLine, LogStream, NewJob, OnMissed, Page, PausedKind, Schedule,
-    ScheduleSpec, ScheduleSummary, SessionState, TotpEnrollment, User,
+    Activity, ActivityBucket, ActivitySpan, Attempt, AttemptOutcome, BulkAction, ErrorBody,
+    ErrorCode, Factor, Job, JobFailure, JobFilter, JobStatus, KindActivity, LogLevel, LogLine,
+    LogStream, NewJob, OnMissed, Page, PausedKind, RetentionPolicy, Schedule, ScheduleSpec,
+    ScheduleSummary, SessionState, TotpEnrollment, User,
     kinds::KindsProblem,
     realtime::LiveState,
     worker::{KindExecutor, KindInfo, KindSource, WorkerStatus},
@@ -49,6 +50,11 @@ pub fn typescript() -> String {
         declare::<ScheduleSpec>(&cfg),
         declare::<ScheduleSummary>(&cfg),
         declare::<PausedKind>(&cfg),
+        declare::<RetentionPolicy>(&cfg),
+        declare::<ActivitySpan>(&cfg),
+        declare::<ActivityBucket>(&cfg),
+        declare::<KindActivity>(&cfg),
+        declare::<Activity>(&cfg),
         declare::<KindSource>(&cfg),
         declare::<KindExecutor>(&cfg),
         declare::<KindInfo>(&cfg),

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use jobdeck_core::{
-    BulkAction, Error, ErrorBody, ErrorCode, Factor, Job, JobFilter, JobStatus, LogLine, NewJob,
-    Page, PausedKind, Schedule, ScheduleSpec, ScheduleSummary, SessionState, SignOutScope, SignUp,
-    TotpEnrollment,
+    Activity, ActivitySpan, BulkAction, Error, ErrorBody, ErrorCode, Factor, Job, JobFilter,
+    JobStatus, LogLine, NewJob, Page, PausedKind, RetentionPolicy, Schedule, ScheduleSpec,
+    ScheduleSummary, SessionState, SignOutScope, SignUp, TotpEnrollment,
     schedules::Cron,
     worker::{EnqueueError, WorkerStatus},
 };
@@ -313,6 +313,26 @@ commands! {
             connection.worker.wake();
         }
         Ok(connection.jobs.paused_kinds().await?)
+    }
+
+    /// How long the user keeps ended jobs (empty: everything).
+    async fn retention_get(shell) -> RetentionPolicy {
+        Ok(shell.connection()?.jobs.retention().await?)
+    }
+
+    /// Sets the user's retention policy (an empty one keeps everything); this app's
+    /// worker applies it at once, the user's other workers when they hear of it.
+    async fn retention_set(shell, policy: RetentionPolicy) -> RetentionPolicy {
+        let connection = shell.connection()?;
+        let saved = connection.jobs.set_retention(&policy).await?;
+        connection.worker.retention_changed();
+        Ok(saved)
+    }
+
+    /// What the user's jobs did over the last hour, day or week, counted by the
+    /// database.
+    async fn activity_get(shell, span: ActivitySpan) -> Activity {
+        Ok(shell.connection()?.jobs.activity(span).await?)
     }
 
     async fn worker_status(shell) -> WorkerStatus {

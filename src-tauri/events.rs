@@ -89,6 +89,8 @@ pub enum AppEvent {
     /// The user's schedules or paused kinds changed (here or elsewhere): read them
     /// again if they are on show.
     Schedules,
+    /// The user's retention policy changed (here or elsewhere).
+    Retention,
 }
 
 fn emit(handle: &AppHandle, event: AppEvent) {
@@ -150,7 +152,10 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
                     continue;
                 }
                 WorkerEvent::JobLog { id, lines } => emit(&h, AppEvent::Log { id, lines }),
-                WorkerEvent::JobReleased { .. } | WorkerEvent::JobLost { .. } => {
+                // The feed hears of the rows that went (or catches up).
+                WorkerEvent::JobReleased { .. }
+                | WorkerEvent::JobLost { .. }
+                | WorkerEvent::JobsRemoved { .. } => {
                     poke.notify_one();
                 }
                 WorkerEvent::Trouble { message } => trouble = Some(message),
@@ -233,7 +238,8 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
         }
     });
 
-    // Schedules and paused kinds changed anywhere: a hint to read them again.
+    // Schedules, paused kinds and the retention policy changed anywhere: a hint to
+    // read them again.
     let mut changes = connection.realtime.subscribe();
     let h = handle.clone();
     let until = stop.clone();
@@ -244,13 +250,16 @@ pub fn watch(handle: &AppHandle, stores: &Stores, connection: &Connection) {
                 event = changes.recv() => event,
             };
             match event {
-                Ok(RealtimeEvent::Change(change))
-                    if change.table == "schedules" || change.table == "paused_kinds" =>
-                {
-                    emit(&h, AppEvent::Schedules);
-                }
+                Ok(RealtimeEvent::Change(change)) => match change.table.as_str() {
+                    "schedules" | "paused_kinds" => emit(&h, AppEvent::Schedules),
+                    "retention_policies" => emit(&h, AppEvent::Retention),
+                    _ => {}
+                },
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => emit(&h, AppEvent::Schedules),
+                Err(RecvError::Lagged(_)) => {
+                    emit(&h, AppEvent::Schedules);
+                    emit(&h, AppEvent::Retention);
+                }
                 Err(RecvError::Closed) => return,
             }
         }

@@ -328,3 +328,27 @@ test("schedules and paused kinds through the REST API, each user's own", async (
   const resumed = await alice.from("paused_kinds").delete().eq("kind", "hello").select("kind");
   assert.deepEqual(resumed.data, [{ kind: "hello" }]);
 });
+
+test("retention and activity through the REST API, each user's own", async () => {
+  const alice = (await signedUp("keep-alice")).supabase;
+  const bob = (await signedUp("keep-bob")).supabase;
+  const { data: policy, error } = await alice.rpc("set_retention", { keep_days: 30 });
+  assert.equal(error, null);
+  assert.deepEqual([policy.keep_days, policy.keep_last], [30, null]);
+  const bad = await alice.rpc("set_retention", { keep_last: 0 });
+  assert.equal(bad.error?.code, "22023");
+  assert.deepEqual((await alice.from("retention_policies").select("keep_days")).data, [{ keep_days: 30 }]);
+  assert.deepEqual((await bob.from("retention_policies").select()).data, []);
+  const removed = await alice.rpc("apply_retention", { batch: 100 });
+  assert.deepEqual([removed.error, removed.data], [null, 0]);
+
+  const { data: activity, error: activityError } = await alice.rpc("job_activity", { span: "hour" });
+  assert.equal(activityError, null);
+  assert.equal(activity.buckets.length, 60);
+  assert.equal(activity.bucket_seconds, 60);
+  const { data: theirs } = await bob.rpc("job_activity", { span: "week" });
+  assert.equal(theirs.buckets.length, 168);
+  assert.deepEqual(theirs.kinds, []);
+  const refused = await alice.rpc("job_activity", { span: "year" });
+  assert.equal(refused.error?.code, "22023");
+});

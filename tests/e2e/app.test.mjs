@@ -68,7 +68,13 @@ let network = null;
 async function screenshot(name) {
   shot += 1;
   const file = join(shots, `${String(shot).padStart(2, "0")}-${name}.png`);
-  const png = await driver.screenshot();
+  // WebKit's snapshot waits for a repaint; on a still page one may not come, so a
+  // second try first changes the page imperceptibly to bring one.
+  let png = await driver.screenshot(15_000);
+  if (!png) {
+    await driver.run("document.body.style.opacity = document.body.style.opacity ? '' : '0.999'");
+    png = await driver.screenshot(15_000);
+  }
   if (png) writeFileSync(file, png);
   else console.log(`# no screenshot ${name}: WebKit gave none in time`);
 }
@@ -692,6 +698,39 @@ test("a schedule: made with its next runs shown, its tick makes a job, run now, 
   await driver.waitFor(async () => (await cells()) === null, "the schedule deleted");
   await driver.click("#jobs-open");
   await driver.waitFor(() => row(Number(made)), "the scheduled job on the jobs screen");
+});
+
+test("activity: the chart counts what ran and follows jobs as they end; retention kept in the account", async () => {
+  await driver.click("#activity-open");
+  await driver.waitFor(
+    () => driver.run("return !!document.querySelector('#activity-chart canvas')"),
+    "the chart drawn",
+  ).catch(async (e) => {
+    throw new Error(`${e.message}; the screen says: ${await driver.run("return document.getElementById('app').innerText")}`);
+  });
+  await driver.waitFor(() => driver.find('#activity-kinds tr[data-kind="hello"]'), "hello's durations");
+  const finished = async () => Number(await driver.text("#activity-finished"));
+  const before = await finished();
+  assert.ok(before > 0, `the hour's finished jobs are counted: ${before}`);
+  assert.equal(await driver.run("return document.getElementById('activity-chart').dataset.buckets"), "60");
+  // A job ends elsewhere while the chart is on show: the figures follow.
+  const id = JSON.parse(jobdeck("--json", "enqueue", "hello", "--set", "name=Chart")).id;
+  await driver.waitFor(async () => (await finished()) > before, `job ${id} counted as it finished`);
+  await driver.click("#activity-span-day");
+  await driver.waitFor(() => driver.run("return document.getElementById('activity-chart').dataset.buckets === '24'"), "a day by hour");
+  await driver.click("#activity-span-hour");
+  await driver.waitFor(() => driver.run("return document.getElementById('activity-chart').dataset.buckets === '60'"), "back to the hour");
+  await screenshot("activity");
+
+  await driver.click("#account-open");
+  await driver.waitFor(() => driver.run("return !document.getElementById('retention-save')?.disabled"), "the policy read");
+  await driver.click("#retention-by-count");
+  await driver.type("#retention-last", "5000");
+  await driver.click("#retention-save");
+  await driver.waitFor(async () => /Saved/.test((await driver.text("#retention-message")) ?? ""), "the policy saved");
+  assert.equal(JSON.parse(jobdeck("--json", "retention")).keep_last, 5000);
+  await screenshot("retention");
+  await driver.click("#jobs-open");
 });
 
 test("sign out ends the session", async () => {

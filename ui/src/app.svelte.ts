@@ -4,6 +4,7 @@
 // times, not a thousand.
 
 import {
+  activityGet,
   appInfo,
   authSignOut,
   connectionRestore,
@@ -22,6 +23,8 @@ import {
   kindsPaused,
   preferencesGet,
   preferencesSet,
+  retentionGet,
+  retentionSet,
   scheduleDelete,
   scheduleJobs,
   scheduleRun,
@@ -31,6 +34,8 @@ import {
   uiListShown,
   workerPause,
   workerResume,
+  type Activity,
+  type ActivitySpan,
   type AppEvent,
   type AppInfo,
   type BulkAction,
@@ -46,6 +51,7 @@ import {
   type LogLine,
   type PausedKind,
   type Preferences,
+  type RetentionPolicy,
   type Schedule,
   type ScheduleSpec,
   type ScheduleSummary,
@@ -65,9 +71,9 @@ import {
   type actionsFor,
 } from "./state";
 
-export type Screen = "loading" | "connect" | "auth" | "jobs" | "account" | "schedules";
+export type Screen = "loading" | "connect" | "auth" | SignedInScreen;
 /** The screens a signed-in user moves between. */
-export type SignedInScreen = "jobs" | "account" | "schedules";
+export type SignedInScreen = "jobs" | "schedules" | "activity" | "account";
 export type ScheduleAction = "run" | "pause" | "resume" | "delete";
 export type Action = ReturnType<typeof actionsFor>[number];
 
@@ -84,6 +90,8 @@ export interface Batch {
   kinds?: KindsView;
   /** Schedules or paused kinds changed somewhere. */
   schedules?: boolean;
+  /** The retention policy changed somewhere. */
+  retention?: boolean;
 }
 
 /** How many of `events` to apply now: up to the first start of a job that a later
@@ -138,6 +146,9 @@ export function coalesce(events: AppEvent[]): Batch {
       case "schedules":
         batch.schedules = true;
         break;
+      case "retention":
+        batch.retention = true;
+        break;
     }
   }
   return batch;
@@ -188,12 +199,21 @@ export class AppState {
   pausedKinds = $state.raw<PausedKind[]>([]);
   scheduleNotice = $state("");
 
+  /** What the jobs did over the span chosen (read when the activity screen opens,
+   *  and again as jobs end while it is on show). */
+  activity = $state.raw<Activity | null>(null);
+  activitySpan = $state<ActivitySpan>("hour");
+  activityNotice = $state("");
+  /** The retention policy (read when the account screen opens). */
+  retention = $state.raw<RetentionPolicy | null>(null);
+
   /** How many batches of events have been applied (for tests and the curious). */
   batches = $state(0);
 
   private queue: AppEvent[] = [];
   private flushing = false;
   private countsTimer: ReturnType<typeof setTimeout> | undefined;
+  private activityTimer: ReturnType<typeof setTimeout> | undefined;
   private listShown = false;
   private following = false;
 
@@ -267,11 +287,14 @@ export class AppState {
     void this.route();
   }
 
-  /** The jobs, the account (second factors) or the schedules (and paused kinds). */
+  /** The jobs, the schedules (and paused kinds), the activity, or the account
+   *  (second factors, retention). */
   show(screen: SignedInScreen): void {
     if (!this.connection) return;
     this.screen = screen;
     if (screen === "schedules") void this.loadSchedules();
+    if (screen === "activity") void this.loadActivity();
+    if (screen === "account") void this.loadRetention();
   }
 
   async signOut(): Promise<void> {
@@ -406,6 +429,10 @@ export class AppState {
     for (const { id, lines } of batch.logs) this.addLog(id, lines);
     if (batch.kinds) this.setKinds(batch.kinds);
     if (batch.schedules && this.screen === "schedules") void this.loadSchedules();
+    if (batch.retention && this.screen === "account") void this.loadRetention();
+    if (this.screen === "activity" && batch.jobs.some((job) => job.ended_at !== null || job.history.length > 0)) {
+      this.activitySoon();
+    }
     if (batch.session) {
       this.session = batch.session;
       if (batch.session.state === "signed_out" || batch.session.state === "ended") void this.route();
@@ -646,6 +673,43 @@ export class AppState {
     } catch (e) {
       this.scheduleNotice = describe(e);
     }
+  }
+
+  // --- activity and retention -------------------------------------------------
+
+  /** Reads the activity of `span` (by default the one on show). */
+  async loadActivity(span: ActivitySpan = this.activitySpan): Promise<void> {
+    this.activitySpan = span;
+    try {
+      const activity = await activityGet(span);
+      // A later choice of span wins over an answer to an earlier one.
+      if (this.activitySpan === span) this.activity = activity;
+      this.activityNotice = "";
+    } catch (e) {
+      this.activityNotice = describe(e);
+    }
+  }
+
+  /** Jobs ended: the figures are read again, at most once a second however many end. */
+  private activitySoon(): void {
+    if (this.activityTimer !== undefined) return;
+    this.activityTimer = setTimeout(() => {
+      this.activityTimer = undefined;
+      if (this.screen === "activity") void this.loadActivity();
+    }, 1000);
+  }
+
+  async loadRetention(): Promise<void> {
+    try {
+      this.retention = await retentionGet();
+    } catch (e) {
+      this.notice = describe(e);
+    }
+  }
+
+  /** Saves the retention policy; a refusal is the caller's to show. */
+  async saveRetention(policy: RetentionPolicy): Promise<void> {
+    this.retention = await retentionSet(policy);
   }
 
   // --- the worker -------------------------------------------------------------

@@ -174,6 +174,53 @@ export type ScheduleSummary = { schedule: Schedule, last_job: Job | null, };
 export type PausedKind = { kind: string, paused_at: string, };
 
 /**
+ * How long the user keeps their ended jobs; every limit is optional, and a job either
+ * limit names is removed by the user's workers. Waiting and running jobs always stay.
+ */
+export type RetentionPolicy = { 
+/**
+ * Ended jobs older than this many days go.
+ */
+keep_days: number | null, 
+/**
+ * Of each kind, only this many ended jobs (the last enqueued) stay.
+ */
+keep_last: number | null, };
+
+/**
+ * The span an activity chart covers: an hour by minute, a day or a week by hour.
+ */
+export type ActivitySpan = "hour" | "day" | "week";
+
+/**
+ * One bucket of a chart: what ended in it.
+ */
+export type ActivityBucket = { at: string, finished: number, failed: number, 
+/**
+ * Attempts that ended and were tried again (a retry, or a lost lease).
+ */
+retried: number, };
+
+/**
+ * One kind's jobs that finished or failed in the span, and how long they ran (their
+ * last attempt, in milliseconds).
+ */
+export type KindActivity = { kind: string, finished: number, failed: number, p50_ms: number | null, p90_ms: number | null, p99_ms: number | null, max_ms: number | null, };
+
+/**
+ * What the user's jobs did over a span, as `job_activity` counts it.
+ */
+export type Activity = { span: ActivitySpan, bucket_seconds: number, from: string, to: string, 
+/**
+ * Oldest first, every bucket of the span (empty ones too).
+ */
+buckets: Array<ActivityBucket>, 
+/**
+ * By kind name.
+ */
+kinds: Array<KindActivity>, };
+
+/**
  * Where a kind comes from.
  */
 export type KindSource = "built_in" | "file";
@@ -299,7 +346,7 @@ export type Theme = "system" | "light" | "dark";
 
 export type Language = "system" | "en" | "ja";
 
-export type AppEvent = { "type": "jobs", jobs: Array<Job>, } | { "type": "progress", id: number, progress: number, message: string | null, } | { "type": "session", state: SessionState, } | { "type": "worker", status: WorkerStatus, trouble: string | null, } | { "type": "deleted", ids: Array<number>, } | { "type": "feed", error: ErrorBody | null, } | { "type": "live", state: LiveState, } | { "type": "log", id: number, lines: Array<LogLine>, } | { "type": "kinds", kinds: KindsView, } | { "type": "schedules" };
+export type AppEvent = { "type": "jobs", jobs: Array<Job>, } | { "type": "progress", id: number, progress: number, message: string | null, } | { "type": "session", state: SessionState, } | { "type": "worker", status: WorkerStatus, trouble: string | null, } | { "type": "deleted", ids: Array<number>, } | { "type": "feed", error: ErrorBody | null, } | { "type": "live", state: LiveState, } | { "type": "log", id: number, lines: Array<LogLine>, } | { "type": "kinds", kinds: KindsView, } | { "type": "schedules" } | { "type": "retention" };
 
 /** The event every change is announced on; its payload is an `AppEvent`. */
 export const APP_EVENT = "jobdeck://event";
@@ -594,6 +641,29 @@ export function kindsPaused(): Promise<Array<PausedKind>> {
  */
 export function kindSetPaused(kind: string, paused: boolean): Promise<Array<PausedKind>> {
   return invoke("kind_set_paused", { kind, paused });
+}
+
+/**
+ * How long the user keeps ended jobs (empty: everything).
+ */
+export function retentionGet(): Promise<RetentionPolicy> {
+  return invoke("retention_get");
+}
+
+/**
+ * Sets the user's retention policy (an empty one keeps everything); this app's
+ * worker applies it at once, the user's other workers when they hear of it.
+ */
+export function retentionSet(policy: RetentionPolicy): Promise<RetentionPolicy> {
+  return invoke("retention_set", { policy });
+}
+
+/**
+ * What the user's jobs did over the last hour, day or week, counted by the
+ * database.
+ */
+export function activityGet(span: ActivitySpan): Promise<Activity> {
+  return invoke("activity_get", { span });
 }
 
 export function workerStatus(): Promise<WorkerStatus> {

@@ -23,6 +23,24 @@ export function resolveLang(preference: string, navigatorLanguage: string): Lang
   return navigatorLanguage.toLowerCase().startsWith("ja") ? "ja" : "en";
 }
 
+/** Whether `tag` is a language tag Intl accepts. WebKit reports the POSIX locale of a
+ *  session started with LANG=C as "C", which every Intl constructor refuses. */
+export function validTag(tag: string): boolean {
+  try {
+    Intl.getCanonicalLocales(tag);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Gives the page a language Intl accepts when the system's is not one: libraries
+ *  that format with `navigator.language` (the chart's) would otherwise throw. */
+export function mendNavigatorLanguage(): void {
+  if (validTag(navigator.language)) return;
+  Object.defineProperty(navigator, "language", { value: "en-US", configurable: true });
+}
+
 export function setLang(lang: Lang): void {
   current = lang;
 }

@@ -6,8 +6,10 @@ import { AppState } from "./app.svelte";
 import { APP_EVENT, type AppEvent } from "./bindings";
 import App from "./components/App.svelte";
 import { describe } from "./errors";
+import { mendNavigatorLanguage } from "./i18n.svelte";
 import "./style.css";
 
+mendNavigatorLanguage();
 const app = new AppState();
 mount(App, { target: document.body, props: { app } });
 

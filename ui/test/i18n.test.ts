@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dictionaries, resolveLang, setLang, t } from "../src/i18n.svelte";
+import { dictionaries, mendNavigatorLanguage, resolveLang, setLang, t, validTag } from "../src/i18n.svelte";
 
 describe("UI text", () => {
   it("has every English key in Japanese, with the same placeholders", () => {
@@ -48,6 +48,21 @@ describe("every text the code asks for", () => {
       }
       expect(dictionaries.en[key as keyof typeof dictionaries.en], `en: ${key}`).toBeTruthy();
       expect(dictionaries.ja[key as keyof typeof dictionaries.ja], `ja: ${key}`).toBeTruthy();
+    }
+  });
+});
+
+describe("the system's language", () => {
+  it("a POSIX locale such as C is not a language tag, and the page gets one Intl accepts", () => {
+    expect([validTag("C"), validTag("ja-JP"), validTag("en")]).toEqual([false, true, true]);
+    Object.defineProperty(navigator, "language", { value: "C", configurable: true });
+    try {
+      expect(() => new Intl.NumberFormat(navigator.language)).toThrow();
+      mendNavigatorLanguage();
+      expect(navigator.language).toBe("en-US");
+      expect(new Intl.NumberFormat(navigator.language).format(1234)).toBe("1,234");
+    } finally {
+      delete (navigator as unknown as Record<string, unknown>).language;
     }
   });
 });

@@ -71,6 +71,15 @@ enum Command {
     Delete { id: i64 },
     /// Delete ended jobs older than --older-than (default 30d).
     Prune(commands::jobs::PruneArgs),
+    /// How long ended jobs are kept (by age, or the last N of each kind); your
+    /// workers apply it in the background.
+    Retention {
+        #[command(subcommand)]
+        command: Option<commands::insight::RetentionCommand>,
+    },
+    /// What your jobs did over the last hour, day or week: finished, failed and
+    /// retried, and how long each kind took.
+    Activity(commands::insight::ActivityArgs),
     /// Recurring jobs: made at every tick of a cron expression by any of your workers.
     Schedules {
         #[command(subcommand)]
@@ -126,7 +135,7 @@ fn default_log(command: &Command) -> &'static str {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    use commands::{auth, dev, jobs, kinds, logs, schedules, worker};
+    use commands::{auth, dev, insight, jobs, kinds, logs, schedules, worker};
     let source = kinds::KindsSource {
         explicit: cli.kinds.clone(),
     };
@@ -155,6 +164,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::RunAgain(args) => jobs::run_again(&context()?, args).await,
         Command::Delete { id } => jobs::delete(&context()?, id).await,
         Command::Prune(args) => jobs::prune(&context()?, args).await,
+        Command::Retention { command } => insight::retention(&context()?, command).await,
+        Command::Activity(args) => insight::activity(&context()?, args).await,
         Command::Worker(args) => worker::run(&context()?, args).await,
     }
 }

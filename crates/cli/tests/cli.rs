@@ -6,7 +6,7 @@ mod support;
 use std::process::Stdio;
 
 use jobdeck_sandbox::testing::{TestSandbox, email, totp_code};
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{Cli, DEADLINE, code, worker_says};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
@@ -725,6 +725,75 @@ async fn bulk_cancel_and_retry_by_filter_run_again_with_changes_delete_and_prune
     assert!(
         !stderr.contains('\x1b') && !stderr.contains('\r'),
         "{stderr:?}"
+    );
+    worker.kill().await.expect("stops the worker");
+}
+
+#[tokio::test]
+async fn retention_set_on_the_cli_is_applied_by_the_worker_and_activity_counts_what_ran() {
+    let sandbox = TestSandbox::start().await;
+    let cli = Cli::signed_in(&sandbox).await;
+    let (mut worker, mut said) = cli.worker("5");
+    let mut ids = Vec::new();
+    for name in ["Ada", "Bo", "Cy"] {
+        let job = cli
+            .json(&["enqueue", "hello", "--set", &format!("name={name}")])
+            .await;
+        let id = job["id"].as_i64().expect("an id");
+        worker_says(&mut said, "finished", id).await;
+        ids.push(id);
+    }
+
+    let activity = cli.json(&["activity"]).await;
+    let finished: i64 = activity["buckets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["finished"].as_i64())
+        .sum();
+    assert_eq!(finished, 3);
+    assert_eq!(
+        (
+            &activity["kinds"][0]["kind"],
+            &activity["kinds"][0]["finished"]
+        ),
+        (&Value::from("hello"), &Value::from(3))
+    );
+    let human =
+        String::from_utf8_lossy(&cli.run(&["activity", "--span", "day"]).await.stdout).into_owned();
+    assert!(
+        human.contains("3 finished") && human.contains("hello"),
+        "{human}"
+    );
+    assert_eq!(code(&cli.run(&["activity", "--span", "year"]).await), 2);
+
+    assert_eq!(
+        cli.json(&["retention"]).await,
+        json!({ "keep_days": null, "keep_last": null })
+    );
+    for (args, says) in [
+        (vec!["retention", "set"], "--keep-days"),
+        (vec!["retention", "set", "--keep-days", "0"], "keep days"),
+    ] {
+        let out = cli.run(&args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let set = cli.json(&["retention", "set", "--keep-last", "1"]).await;
+    assert_eq!(set["keep_last"], 1);
+    // The worker hears of the policy and removes the two older greetings.
+    worker_says(&mut said, "removed", 2).await;
+    let left = cli.json(&["jobs"]).await;
+    assert_eq!(
+        (&left["total"], &left["jobs"][0]["id"]),
+        (&Value::from(1), &Value::from(ids[2]))
+    );
+    let shown = String::from_utf8_lossy(&cli.run(&["retention"]).await.stdout).into_owned();
+    assert!(shown.contains("last 1"), "{shown}");
+    assert_eq!(
+        cli.json(&["retention", "clear"]).await,
+        json!({ "keep_days": null, "keep_last": null })
     );
     worker.kill().await.expect("stops the worker");
 }

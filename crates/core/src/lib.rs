@@ -6,7 +6,8 @@
 //!   ([`auth::session`]), which alone holds the refresh token, and sign-in through
 //!   OAuth providers ([`auth::oauth`]).
 //! - [`jobs`]: the user's jobs over the REST API, every job function, their schedules
-//!   and paused kinds, and [`jobs::feed`], the changes made to them anywhere.
+//!   and paused kinds, their retention policy and activity figures, and
+//!   [`jobs::feed`], the changes made to them anywhere.
 //! - [`realtime`]: Supabase Realtime's pushed changes, heard as the user.
 //! - [`schedules`]: recurring schedules' expressions and which tick a worker runs.
 //! - [`worker`]: job kinds, their registry, and the worker that runs them in
@@ -37,9 +38,9 @@ pub use auth::{
 };
 pub use error::{Error, ErrorBody, ErrorCode};
 pub use jobs::{
-    Attempt, AttemptOutcome, BulkAction, ChangeFeed, FeedUpdate, Job, JobFailure, JobFilter,
-    JobStatus, JobsClient, LiveFeed, LogLevel, LogLine, LogStream, NewJob, Page, PausedKind,
-    ScheduleSummary,
+    Activity, ActivityBucket, ActivitySpan, Attempt, AttemptOutcome, BulkAction, ChangeFeed,
+    FeedUpdate, Job, JobFailure, JobFilter, JobStatus, JobsClient, KindActivity, LiveFeed,
+    LogLevel, LogLine, LogStream, NewJob, Page, PausedKind, RetentionPolicy, ScheduleSummary,
 };
 pub use project::{ApiKey, Project, Secret};
 pub use schedules::{OnMissed, Schedule, ScheduleSpec};

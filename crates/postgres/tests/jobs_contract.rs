@@ -158,6 +158,10 @@ async fn a_user_can_neither_see_nor_touch_another_users_jobs() {
         // A computed field over the caller's own rows: row-level security scopes
         // every read it filters (tests/jobs.rs in the core searches as two users).
         "input_words",
+        // Theirs are in tests/insight.rs.
+        "set_retention",
+        "apply_retention",
+        "job_activity",
     ]
     .into_iter()
     .map(String::from)
@@ -239,6 +243,10 @@ async fn anon_can_do_nothing_at_all() {
         "select run_schedule(1)",
         "select * from paused_kinds",
         "insert into paused_kinds (kind) values ('hello')",
+        "select * from retention_policies",
+        "select set_retention(keep_days => 1)",
+        "select apply_retention()",
+        "select job_activity()",
     ] {
         assert_eq!(
             db.err(Actor::Anon, sql, &[]).await,

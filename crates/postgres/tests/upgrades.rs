@@ -278,8 +278,14 @@ async fn on_a_fresh_hosted_project_the_migrations_apply_and_anon_holds_nothing()
     .await;
     assert_eq!(
         published,
-        ["job_logs", "jobs", "paused_kinds", "schedules"],
-        "Realtime serves the jobs, their logs, schedules and paused kinds"
+        [
+            "job_logs",
+            "jobs",
+            "paused_kinds",
+            "retention_policies",
+            "schedules"
+        ],
+        "Realtime serves the jobs, their logs, schedules, paused kinds and retention"
     );
     assert_eq!(sequence_privileges(&owner_db).await, Vec::<String>::new());
     let callable_by_anon: Vec<String> = scalar(
@@ -294,7 +300,8 @@ async fn on_a_fresh_hosted_project_the_migrations_apply_and_anon_holds_nothing()
         &owner_db,
         "select coalesce(array_agg(t || ' ' || p order by t, p), '{}')
            from unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p,
-                unnest(array['public.jobs', 'public.schedules', 'public.paused_kinds']) t
+                unnest(array['public.jobs', 'public.schedules', 'public.paused_kinds',
+                              'public.retention_policies']) t
           where has_table_privilege('anon', t, p)",
     )
     .await;

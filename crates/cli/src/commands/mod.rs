@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod dev;
+pub mod insight;
 pub mod jobs;
 pub mod kinds;
 pub mod logs;

@@ -73,6 +73,9 @@ pub async fn run(ctx: &Context, args: WorkerArgs) -> anyhow::Result<ExitCode> {
                     "made     {} {} (schedule {schedule_id})",
                     job.id, job.kind
                 )),
+                WorkerEvent::JobsRemoved { count } => out(&format!(
+                    "removed  {count} ended jobs (the retention policy)"
+                )),
                 WorkerEvent::JobReleased { id } => out(&format!("released {id}")),
                 WorkerEvent::JobLost { id } => out(&format!("lost     {id}")),
                 WorkerEvent::SessionEnded { reason } => {

@@ -14,10 +14,12 @@ use serde_json::{Value, json};
 use crate::{Error, Project, Secret, SessionOwner};
 
 pub mod feed;
+mod insight;
 pub mod logs;
 mod schedules;
 
 pub use feed::{ChangeFeed, FeedUpdate, LiveFeed};
+pub use insight::{Activity, ActivityBucket, ActivitySpan, KindActivity, RetentionPolicy};
 pub use logs::{LogLevel, LogLine, LogStream};
 pub use schedules::{PausedKind, ScheduleSummary};
 

@@ -111,10 +111,10 @@ pub struct Realtime {
 pub const HEARTBEAT: Duration = Duration::from_secs(25);
 
 impl Realtime {
-    /// Starts hearing every change to the user's jobs, schedules and paused kinds
-    /// (what the app, the CLI's worker and the live feed listen to).
+    /// Starts hearing every change to the user's jobs, schedules, paused kinds and
+    /// retention policy (what the app, the CLI's worker and the live feed listen to).
     pub fn jobs(project: &Project, session: Arc<SessionOwner>) -> Self {
-        let tables = ["jobs", "schedules", "paused_kinds"];
+        let tables = ["jobs", "schedules", "paused_kinds", "retention_policies"];
         Self::start(project, session, tables.map(Subscription::table).to_vec())
     }
 

@@ -35,6 +35,10 @@ pub enum WorkerEvent {
         schedule_id: i64,
         job: Job,
     },
+    /// The user's retention policy removed this many ended jobs.
+    JobsRemoved {
+        count: u64,
+    },
     /// Handed back on shutdown: it waits for the next worker.
     JobReleased {
         id: i64,

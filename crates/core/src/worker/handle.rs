@@ -13,6 +13,7 @@ use super::{
     events::{Events, WorkerEvent, WorkerStatus},
     heartbeat, live, producer,
     registry::{EnqueueError, Registry},
+    retention,
     running::{RunningJobs, Stop},
     scheduler,
     shared::Shared,
@@ -70,6 +71,7 @@ impl Worker {
             events: Events::new(),
             running: RunningJobs::default(),
             schedules_changed: tokio::sync::Notify::new(),
+            retention_changed: tokio::sync::Notify::new(),
             stop_heartbeats: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
@@ -79,6 +81,9 @@ impl Worker {
         shared
             .tasks
             .spawn(scheduler::schedule_loop(Arc::clone(&shared)));
+        shared
+            .tasks
+            .spawn(retention::retention_loop(Arc::clone(&shared)));
         shared
             .tasks
             .spawn(heartbeat::heartbeat_loop(Arc::clone(&shared)));
@@ -106,7 +111,13 @@ impl WorkerHandle {
         self.shared.schedules_changed.notify_one();
     }
 
-    /// Stops claiming new jobs (and making scheduled ones); running jobs go on.
+    /// Applies the retention policy now (it was changed in this process).
+    pub fn retention_changed(&self) {
+        self.shared.retention_changed.notify_one();
+    }
+
+    /// Stops claiming new jobs (and making scheduled ones, and applying retention);
+    /// running jobs go on.
     pub fn pause(&self) {
         if !self.shared.claims.paused.send_replace(true) {
             self.shared.events.emit(WorkerEvent::Paused);

@@ -1,7 +1,8 @@
 //! Woken by Realtime: a job that becomes claimable anywhere (enqueued by the CLI,
 //! another device, a retry whose delay ran out, a kind resumed) wakes the claim loop
 //! at once, or at its `run_at`, instead of waiting for the next poll; a schedule
-//! changed anywhere wakes the scheduler. Polling stays as the safety net
+//! changed anywhere wakes the scheduler, a retention policy changed anywhere wakes
+//! retention. Polling stays as the safety net
 //! for when Realtime is down or not served.
 
 use std::{collections::BTreeSet, sync::Arc};
@@ -42,6 +43,7 @@ pub(super) async fn wake_on_changes(
                 Ok(RealtimeEvent::Change(change)) => {
                     match change.table.as_str() {
                         "schedules" => shared.schedules_changed.notify_one(),
+                        "retention_policies" => shared.retention_changed.notify_one(),
                         // A kind resumed: its waiting jobs may be claimed now.
                         "paused_kinds" => claims.wake.notify_one(),
                         _ => {}

@@ -18,8 +18,9 @@
 //! - `heartbeat`: leases extended, cancellation and lost leases delivered;
 //! - `scheduler`: due schedule ticks made into jobs (one job per tick, decided by
 //!   the database, however many workers race);
-//! - `live`: the claim loop and the scheduler woken by Realtime for jobs enqueued
-//!   and schedules changed anywhere;
+//! - `retention`: the user's retention policy applied in small batches;
+//! - `live`: the claim loop, the scheduler and retention woken by Realtime for jobs
+//!   enqueued, schedules and the policy changed anywhere;
 //! - `shared`: what the parts share, each part's state side by side.
 //!
 //! Stopping is two-level: [`WorkerHandle::shutdown`] stops claiming and waits for the
@@ -37,6 +38,7 @@ mod live;
 mod logs;
 mod producer;
 pub mod registry;
+mod retention;
 mod running;
 mod scheduler;
 mod shared;

@@ -32,9 +32,11 @@ pub(super) struct Shared {
     pub(super) completer: Arc<Completer>,
     /// Wakes the scheduler: a schedule changed here or elsewhere.
     pub(super) schedules_changed: Notify,
+    /// Wakes retention: the policy changed here or elsewhere.
+    pub(super) retention_changed: Notify,
     /// Cancelled once no job needs its lease any more.
     pub(super) stop_heartbeats: CancellationToken,
-    /// The claim, scheduler and heartbeat loops and the completer's writer.
+    /// The claim, scheduler, retention and heartbeat loops and the completer's writer.
     pub(super) tasks: TaskTracker,
 }
 

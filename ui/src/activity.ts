@@ -1,0 +1,43 @@
+// The Activity view's figures as the chart draws them: the database counts (see
+// job_activity); this only lays the buckets out as uPlot's columns and sums them.
+
+import type { Activity } from "./bindings";
+
+/** uPlot's aligned columns: bucket starts (Unix seconds), then finished, failed and
+ *  retried per bucket. */
+export type ChartColumns = [number[], number[], number[], number[]];
+
+export function chartColumns(activity: Activity | null): ChartColumns {
+  const columns: ChartColumns = [[], [], [], []];
+  for (const bucket of activity?.buckets ?? []) {
+    columns[0].push(Date.parse(bucket.at) / 1000);
+    columns[1].push(bucket.finished);
+    columns[2].push(bucket.failed);
+    columns[3].push(bucket.retried);
+  }
+  return columns;
+}
+
+export interface Totals {
+  finished: number;
+  failed: number;
+  retried: number;
+}
+
+export function totals(activity: Activity | null): Totals {
+  const sum = { finished: 0, failed: 0, retried: 0 };
+  for (const bucket of activity?.buckets ?? []) {
+    sum.finished += bucket.finished;
+    sum.failed += bucket.failed;
+    sum.retried += bucket.retried;
+  }
+  return sum;
+}
+
+/** A duration in milliseconds as the kinds table shows it. */
+export function duration(ms: number | null): string {
+  if (ms === null) return "–";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
+}
