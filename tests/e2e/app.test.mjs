@@ -68,13 +68,7 @@ let network = null;
 async function screenshot(name) {
   shot += 1;
   const file = join(shots, `${String(shot).padStart(2, "0")}-${name}.png`);
-  // WebKit's snapshot waits for a repaint; on a still page one may not come, so a
-  // second try first changes the page imperceptibly to bring one.
-  let png = await driver.screenshot(15_000);
-  if (!png) {
-    await driver.run("document.body.style.opacity = document.body.style.opacity ? '' : '0.999'");
-    png = await driver.screenshot(15_000);
-  }
+  const png = await driver.screenshot();
   if (png) writeFileSync(file, png);
   else console.log(`# no screenshot ${name}: WebKit gave none in time`);
 }
