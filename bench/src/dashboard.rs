@@ -31,6 +31,9 @@ pub struct Timings {
     /// and one more), each with its total, counted from the rows.
     pub by_input: Vec<f64>,
     pub by_words: Vec<f64>,
+    /// First pages of the jobs whose result contains `{"rows": 42}` (a thousandth of
+    /// the finished ones), with their total.
+    pub by_result: Vec<f64>,
 }
 
 /// Fills the jobs table as the superuser: `user_jobs` for the signed-in user, the rest
@@ -54,7 +57,7 @@ pub async fn seed(stack: &Stack, user_id: &str, total: i64, user_jobs: i64) -> a
         insert into public.jobs (uuid, kind, status, context, result, error, attempt,
                                  run_at, created_at, started_at, ended_at, updated_at)
         select owner, case when g % 5 = 0 then 'bench.report' else 'bench.noop' end, status, jsonb_build_object('n', g, 'customer', g % 1000),
-               case when status = 'finished' then '{}'::jsonb end,
+               case when status = 'finished' then jsonb_build_object('rows', g % 1000) end,
                case when status = 'failed' then '{\"message\": \"failed\"}'::jsonb end,
                case when status = 'waiting' then 0 else 1 end,
                case when status = 'waiting' then now() + interval '1 year' else at end,
@@ -114,6 +117,10 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
         words: Some("42".into()),
         ..first.clone()
     };
+    let by_result = JobFilter {
+        result: Some(serde_json::json!({ "rows": 42 })),
+        ..first.clone()
+    };
     let mut timings = Timings {
         first_page: Vec::new(),
         counts: Vec::new(),
@@ -124,6 +131,7 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
         search: Vec::new(),
         by_input: Vec::new(),
         by_words: Vec::new(),
+        by_result: Vec::new(),
     };
     for round in 0..=rounds {
         let start = Instant::now();
@@ -142,7 +150,9 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
         counts?;
         anyhow::ensure!(page.jobs.len() == PAGE_SIZE, "the first page is not full");
         let mut filtered = Vec::new();
-        for filter in [&failed, &one_kind, &searched, &by_input, &by_words] {
+        for filter in [
+            &failed, &one_kind, &searched, &by_input, &by_words, &by_result,
+        ] {
             let start = Instant::now();
             let page = jobs.list(filter).await?;
             filtered.push(ms(start.elapsed()));
@@ -158,6 +168,7 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
             timings.search.push(filtered[2]);
             timings.by_input.push(filtered[3]);
             timings.by_words.push(filtered[4]);
+            timings.by_result.push(filtered[5]);
         }
     }
     Ok(timings)

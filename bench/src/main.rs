@@ -406,6 +406,10 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
             "Dashboard: first page of an input word search (\"42\", a thousandth), with its total, ms p50 / p95 / p99",
             &timings.by_words,
         ),
+        (
+            "Dashboard: first page of a result containment ({\"rows\": 42}, a thousandth of the finished), with its total, ms p50 / p95 / p99",
+            &timings.by_result,
+        ),
     ] {
         report
             .rows

@@ -352,3 +352,30 @@ test("retention and activity through the REST API, each user's own", async () =>
   const refused = await alice.rpc("job_activity", { span: "year" });
   assert.equal(refused.error?.code, "22023");
 });
+
+test("search_jobs: input, words and result through the indexes, filtered, ordered, paged and counted, each user's own", async () => {
+  const alice = (await signedUp("search-alice")).supabase;
+  const bob = (await signedUp("search-bob")).supabase;
+  for (const [customer, name] of [[42, "Acme Corp"], [42, "Globex"], [7, "Acme Labs"]]) {
+    assert.equal((await alice.rpc("enqueue_job", { kind: "report", context: { customer, name } })).error, null);
+  }
+  assert.equal((await bob.rpc("enqueue_job", { kind: "report", context: { customer: 42, name: "Acme Corp" } })).error, null);
+
+  const page = await alice
+    .rpc("search_jobs", { input: { customer: 42 } }, { count: "exact" })
+    .select("id, context")
+    .order("id", { ascending: false })
+    .range(0, 0);
+  assert.equal(page.error, null);
+  assert.equal(page.count, 2, "both of alice's, not bob's");
+  assert.deepEqual(page.data.map((j) => j.context.name), ["Globex"], "one row: the page");
+
+  const words = await alice.rpc("search_jobs", { words: "acme -labs" }).select("context").eq("status", "waiting");
+  assert.deepEqual(words.data.map((j) => j.context.name), ["Acme Corp"]);
+
+  const [claimed] = (await alice.rpc("claim_jobs", { worker: "js", max_jobs: 1 })).data;
+  await alice.rpc("finish_job", { id: claimed.id, worker: "js", result: { rows: 3 } });
+  const byResult = await alice.rpc("search_jobs", { result: { rows: 3 } }).select("id");
+  assert.deepEqual(byResult.data, [{ id: claimed.id }]);
+  assert.deepEqual((await bob.rpc("search_jobs", { result: { rows: 3 } })).data, []);
+});

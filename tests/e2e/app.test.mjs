@@ -65,12 +65,41 @@ async function relay(target) {
 }
 let network = null;
 
-async function screenshot(name) {
+function save(name, png) {
   shot += 1;
-  const file = join(shots, `${String(shot).padStart(2, "0")}-${name}.png`);
-  const png = await driver.screenshot();
-  if (png) writeFileSync(file, png);
-  else console.log(`# no screenshot ${name}: WebKit gave none in time`);
+  writeFileSync(join(shots, `${String(shot).padStart(2, "0")}-${name}.png`), png);
+}
+
+/** WebKit's snapshot of the page or, when it gives none in time (now and then it waits
+ *  on a repaint of a still page that does not come), the screen's, which the window
+ *  fills. */
+async function screenshot(name) {
+  const png =
+    (await driver.screenshot(5_000)) ??
+    execFileSync("import", ["-display", process.env.SCREEN_DISPLAY, "-window", "root", "png:-"]);
+  save(name, png);
+}
+
+/** The chart's own picture, read from its canvas (WebKit's window snapshot now and then
+ *  gives none), and how many rows of pixels the `series` colour covers: a line at zero
+ *  covers a few, a line that rises covers many. */
+async function chartPicture(series) {
+  const { png, rows } = await driver.run(
+    `const canvas = document.querySelector('#activity-chart canvas');
+     const probe = document.createElement('canvas').getContext('2d');
+     probe.fillStyle = getComputedStyle(document.documentElement).getPropertyValue(arguments[0]).trim();
+     probe.fillRect(0, 0, 1, 1);
+     const [r, g, b] = probe.getImageData(0, 0, 1, 1).data;
+     const { data, width } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+     const rows = new Set();
+     for (let i = 0; i < data.length; i += 4) {
+       const near = Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b) < 60;
+       if (near && data[i + 3] > 200) rows.add(Math.floor(i / 4 / width));
+     }
+     return { png: canvas.toDataURL('image/png'), rows: rows.size };`,
+    series,
+  );
+  return { png: Buffer.from(png.split(",")[1], "base64"), rows };
 }
 
 /** The job's row as the table shows it, or null. */
@@ -344,6 +373,13 @@ test("hello goes waiting → running → finished, with its times", async () => 
     await driver.waitFor(async () => JSON.stringify(await rows()) === JSON.stringify(found), `the jobs whose input matches ${search}`);
   }
   await driver.type("#search-input", "x\uE003");
+  await driver.waitFor(async () => (await rows()).length > 0, "every job again");
+  // And by its result: a JSON object the result contains.
+  for (const [search, found] of [['{"greeting": "Hello, World!"}', [id]], ['{"greeting": "Bye"}', []]]) {
+    await driver.type("#search-result", search);
+    await driver.waitFor(async () => JSON.stringify(await rows()) === JSON.stringify(found), `the jobs whose result contains ${search}`);
+  }
+  await driver.type("#search-result", "x\uE003");
   await driver.waitFor(async () => (await rows()).length > 0, "every job again");
 });
 
@@ -714,6 +750,12 @@ test("activity: the chart counts what ran and follows jobs as they end; retentio
   await driver.waitFor(() => driver.run("return document.getElementById('activity-chart').dataset.buckets === '24'"), "a day by hour");
   await driver.click("#activity-span-hour");
   await driver.waitFor(() => driver.run("return document.getElementById('activity-chart').dataset.buckets === '60'"), "back to the hour");
+  // The finished line rises from zero where jobs ended: drawn with data, not only axes.
+  const chart = await driver.waitFor(async () => {
+    const picture = await chartPicture("--finished");
+    return picture.rows > 8 && picture;
+  }, "the finished line drawn above zero");
+  save("activity-chart", chart.png);
   await screenshot("activity");
 
   await driver.click("#account-open");

@@ -4,17 +4,22 @@
 import type { Activity } from "./bindings";
 
 /** uPlot's aligned columns: bucket starts (Unix seconds), then finished, failed and
- *  retried per bucket. */
+ *  retried per bucket; and the last bucket's end with its figures again, so that its
+ *  step (each drawn from its start to the next point) is as wide as the others. */
 export type ChartColumns = [number[], number[], number[], number[]];
 
 export function chartColumns(activity: Activity | null): ChartColumns {
   const columns: ChartColumns = [[], [], [], []];
-  for (const bucket of activity?.buckets ?? []) {
-    columns[0].push(Date.parse(bucket.at) / 1000);
+  const buckets = activity?.buckets ?? [];
+  const point = (at: number, bucket: (typeof buckets)[number]) => {
+    columns[0].push(at);
     columns[1].push(bucket.finished);
     columns[2].push(bucket.failed);
     columns[3].push(bucket.retried);
-  }
+  };
+  for (const bucket of buckets) point(Date.parse(bucket.at) / 1000, bucket);
+  const last = buckets.at(-1);
+  if (activity && last) point(Date.parse(last.at) / 1000 + activity.bucket_seconds, last);
   return columns;
 }
 

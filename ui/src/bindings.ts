@@ -82,7 +82,11 @@ export type JobFilter = { statuses: Array<JobStatus>, kind: string | null,
 /**
  * Matches the kind (case-insensitively) or, when a number, the id.
  */
-search: string | null, limit: number, offset: number, 
+search: string | null, 
+/**
+ * The page's size, at most 1,000; 0 (the default) for the UI's page of 50.
+ */
+limit: number, offset: number, 
 /**
  * Only jobs older than this id: keyset paging, which stays as fast on the
  * thousandth page as on the first (an offset makes the database walk every row
@@ -99,6 +103,10 @@ input?: JsonValue | null,
  * -test`, `"exact phrase"`, `this or that`).
  */
 words?: string | null, 
+/**
+ * Only jobs whose result contains this JSON object.
+ */
+result?: JsonValue | null, 
 /**
  * Only jobs created, or ended, in these ranges (from inclusive, until exclusive).
  */

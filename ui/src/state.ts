@@ -22,6 +22,7 @@ export function matches(filter: JobFilter, job: Job): boolean {
   }
   if (filter.before !== null && job.id >= filter.before) return false;
   if (filter.input != null && !contains(job.context, filter.input)) return false;
+  if (filter.result != null && (job.result == null || !contains(job.result, filter.result))) return false;
   const words = filter.words?.trim();
   if (words && !hasWords(job.context, words)) return false;
   if (filter.schedule_id != null && job.schedule_id !== filter.schedule_id) return false;
@@ -86,6 +87,20 @@ export function inputFilter(text: string): Pick<JobFilter, "input" | "words"> {
     }
   }
   return { input: null, words: trimmed || null };
+}
+
+/** The result search box's text as a filter: a JSON object the result contains, blank
+ *  for none; undefined while it is neither (being typed), which changes nothing. */
+export function resultFilter(text: string): Pick<JobFilter, "result"> | undefined {
+  const trimmed = text.trim();
+  if (!trimmed) return { result: null };
+  try {
+    const value = JSON.parse(trimmed) as JsonValue;
+    if (value && typeof value === "object" && !Array.isArray(value)) return { result: value };
+  } catch {
+    // Not JSON yet.
+  }
+  return undefined;
 }
 
 function newer(a: Job, b: Job): boolean {

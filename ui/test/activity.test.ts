@@ -23,8 +23,9 @@ const activity: Activity = {
 describe("the activity figures", () => {
   it("become the chart's columns and totals as the database counted them", () => {
     const [at, finished, failed, retried] = chartColumns(activity);
-    expect(at).toEqual([0, 60, 120].map((s) => Date.parse("2026-12-04T10:00:00Z") / 1000 + s));
-    expect([finished, failed, retried]).toEqual([[3, 0, 5], [0, 2, 1], [1, 0, 2]]);
+    // The last bucket's end closes its step.
+    expect(at).toEqual([0, 60, 120, 180].map((s) => Date.parse("2026-12-04T10:00:00Z") / 1000 + s));
+    expect([finished, failed, retried]).toEqual([[3, 0, 5, 5], [0, 2, 1, 1], [1, 0, 2, 2]]);
     expect(totals(activity)).toEqual({ finished: 8, failed: 3, retried: 3 });
     expect(chartColumns(null)).toEqual([[], [], [], []]);
     expect(["12.5", "1500", "61000", "null"].map((v) => duration(v === "null" ? null : Number(v)))).toEqual([

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { actionsFor, applyChanges, applyProgress, contains, emptyFilter, inputFilter, matches } from "../src/state";
+import {
+  actionsFor,
+  applyChanges,
+  applyProgress,
+  contains,
+  emptyFilter,
+  inputFilter,
+  matches,
+  resultFilter,
+} from "../src/state";
 import { job } from "./fixtures";
 
 describe("applyChanges", () => {
@@ -85,5 +94,17 @@ describe("the input search", () => {
     expect(matches({ ...base, created_from: "2026-11-28T11:00:00Z" }, acme)).toBe(false);
     expect(matches({ ...base, created_until: "2026-11-28T11:00:00Z" }, acme)).toBe(true);
     expect(matches({ ...base, ended_from: "2026-11-28T09:00:00Z" }, acme)).toBe(false);
+  });
+
+  it("reads the result search as a JSON object the result contains, and waits on anything else", () => {
+    expect(resultFilter(' {"rows": 3} ')).toEqual({ result: { rows: 3 } });
+    expect(resultFilter(" ")).toEqual({ result: null });
+    expect(resultFilter('{"rows": ')).toBeUndefined();
+    expect(resultFilter("[3]")).toBeUndefined();
+    const base = emptyFilter();
+    const done = job(1, { result: { rows: 3, file: "a.csv" } });
+    expect(matches({ ...base, result: { rows: 3 } }, done)).toBe(true);
+    expect(matches({ ...base, result: { rows: 4 } }, done)).toBe(false);
+    expect(matches({ ...base, result: {} }, job(2, { result: null })), "no result yet").toBe(false);
   });
 });

@@ -726,6 +726,13 @@ async fn bulk_cancel_and_retry_by_filter_run_again_with_changes_delete_and_prune
         !stderr.contains('\x1b') && !stderr.contains('\r'),
         "{stderr:?}"
     );
+    let greeted = cli
+        .json(&["jobs", "--result", r#"{"greeting": "Hello, Eve!"}"#])
+        .await;
+    assert_eq!(
+        (&greeted["total"], &greeted["jobs"][0]["context"]["name"]),
+        (&Value::from(1), &Value::from("Eve"))
+    );
     worker.kill().await.expect("stops the worker");
 }
 

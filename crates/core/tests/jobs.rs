@@ -493,13 +493,8 @@ async fn search_by_input_words_time_and_schedule_finds_only_the_users_matching_j
     let search = |filter: JobFilter| {
         let alice = alice.clone();
         async move {
-            let page = alice
-                .list(&JobFilter {
-                    limit: 50,
-                    ..filter
-                })
-                .await
-                .expect("listed");
+            // No limit named: the default page, not one row.
+            let page = alice.list(&filter).await.expect("listed");
             let found: Vec<i64> = page.jobs.iter().map(|j| j.id).collect();
             (found, page.total)
         }
@@ -586,4 +581,47 @@ async fn search_by_input_words_time_and_schedule_finds_only_the_users_matching_j
     })
     .await;
     assert_eq!(of_schedule, (vec![made.id], 1));
+
+    // A result by containment, alone or with the input's.
+    let export = alice
+        .enqueue(&new_job("export", json!({ "customer": 42 })))
+        .await
+        .expect("enqueued");
+    let export_kind = ["export".to_string()];
+    let claimed = alice
+        .claim("w1", Some(&export_kind), 1, 30)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 1);
+    alice
+        .finish(export.id, "w1", &json!({ "rows": 3, "file": "acme.csv" }))
+        .await
+        .expect("finished");
+    let by_result = |result| JobFilter {
+        result: Some(result),
+        ..JobFilter::default()
+    };
+    assert_eq!(
+        search(by_result(json!({ "rows": 3 }))).await,
+        (vec![export.id], 1)
+    );
+    assert_eq!(
+        search(JobFilter {
+            input: Some(json!({ "customer": 42 })),
+            words: Some("acme".into()),
+            ..by_result(json!({ "rows": 3 }))
+        })
+        .await,
+        (vec![], 0),
+        "every condition holds together: the export's input has no word acme"
+    );
+    assert_eq!(
+        search(JobFilter {
+            input: Some(json!({ "customer": 42 })),
+            ..by_result(json!({ "file": "acme.csv" }))
+        })
+        .await,
+        (vec![export.id], 1)
+    );
+    assert_eq!(search(by_result(json!({ "rows": 4 }))).await.1, 0);
 }

@@ -106,6 +106,20 @@ async fn a_user_can_neither_see_nor_touch_another_users_jobs() {
         0,
         "bob prunes none of alice's jobs"
     );
+    // Every one of alice's jobs matches `{}`, and a search reads as the table's owner.
+    let searched = db
+        .ok(
+            bob_actor,
+            "select count(*) as n from search_jobs(input => '{}', result => null) \
+              where uuid <> $1",
+            &[&bob],
+        )
+        .await;
+    assert_eq!(
+        searched[0].get::<_, i64>("n"),
+        0,
+        "search_jobs finds none of alice's jobs for bob"
+    );
     let own = db
         .ok(
             bob_actor,
@@ -158,6 +172,7 @@ async fn a_user_can_neither_see_nor_touch_another_users_jobs() {
         // A computed field over the caller's own rows: row-level security scopes
         // every read it filters (tests/jobs.rs in the core searches as two users).
         "input_words",
+        "search_jobs",
         // Theirs are in tests/insight.rs.
         "set_retention",
         "apply_retention",

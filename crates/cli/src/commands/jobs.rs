@@ -209,6 +209,9 @@ pub struct FilterArgs {
     /// "exact phrase").
     #[arg(long)]
     words: Option<String>,
+    /// Only jobs whose result contains this JSON object, e.g. '{"rows": 0}'.
+    #[arg(long, value_name = "JSON", value_parser = parse_object)]
+    result: Option<Value>,
     /// Only jobs created at or after this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     created_from: Option<DateTime<Utc>>,
@@ -243,6 +246,7 @@ impl FilterArgs {
             limit,
             input: self.input,
             words: self.words,
+            result: self.result,
             created_from: self.created_from,
             created_until: self.created_until,
             ended_from: self.ended_from,

@@ -259,6 +259,7 @@ pub struct JobFilter {
     pub kind: Option<String>,
     /// Matches the kind (case-insensitively) or, when a number, the id.
     pub search: Option<String>,
+    /// The page's size, at most 1,000; 0 (the default) for the UI's page of 50.
     pub limit: usize,
     pub offset: usize,
     /// Only jobs older than this id: keyset paging, which stays as fast on the
@@ -273,6 +274,9 @@ pub struct JobFilter {
     /// -test`, `"exact phrase"`, `this or that`).
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub words: Option<String>,
+    /// Only jobs whose result contains this JSON object.
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub result: Option<Value>,
     /// Only jobs created, or ended, in these ranges (from inclusive, until exclusive).
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub created_from: Option<DateTime<Utc>>,
@@ -287,6 +291,43 @@ pub struct JobFilter {
     pub schedule_id: Option<i64>,
 }
 
+/// A request to the REST API: the crate's builder, and query parameters it has no
+/// method for.
+#[derive(Clone)]
+struct Request {
+    builder: postgrest::Builder,
+    query: Vec<(&'static str, String)>,
+}
+
+impl From<postgrest::Builder> for Request {
+    fn from(builder: postgrest::Builder) -> Self {
+        Self {
+            builder,
+            query: Vec::new(),
+        }
+    }
+}
+
+/// A read of jobs before its page: of the table, or of a function's rows.
+struct Matching {
+    builder: postgrest::Builder,
+    function: bool,
+}
+
+impl Matching {
+    /// `limit` rows from `offset`. A function is called with POST, for which PostgREST
+    /// reads no `Range` header, so its page goes in `limit` and `offset` parameters.
+    fn page(self, offset: usize, limit: usize) -> Request {
+        let builder = self.builder.range(offset, offset + limit - 1);
+        let query = if self.function {
+            vec![("limit", limit.to_string()), ("offset", offset.to_string())]
+        } else {
+            Vec::new()
+        };
+        Request { builder, query }
+    }
+}
+
 /// The search box's text as PostgREST's `ilike` pattern: anywhere in the kind (its own
 /// `*`s dropped, as they would be wildcards).
 fn kind_pattern(search: &str) -> String {
@@ -294,6 +335,17 @@ fn kind_pattern(search: &str) -> String {
 }
 
 impl JobFilter {
+    /// The page's size when the filter names none (the UI's).
+    pub const PAGE: usize = 50;
+
+    /// The page's size asked for.
+    fn page_size(&self) -> usize {
+        match self.limit {
+            0 => Self::PAGE,
+            limit => limit.min(1000),
+        }
+    }
+
     /// The words, if more than blanks.
     fn words_text(&self) -> Option<&str> {
         self.words
@@ -305,13 +357,27 @@ impl JobFilter {
     /// Whether the filter looks at more than what the tallies count (states and
     /// kinds): then the list's total is counted from the rows.
     fn counts_rows(&self) -> bool {
-        self.input.is_some()
-            || self.words_text().is_some()
+        self.searched().is_some()
             || self.created_from.is_some()
             || self.created_until.is_some()
             || self.ended_from.is_some()
             || self.ended_until.is_some()
             || self.schedule_id.is_some()
+    }
+
+    /// The arguments of `search_jobs` when the filter looks into inputs or results.
+    fn searched(&self) -> Option<Value> {
+        let mut args = serde_json::Map::new();
+        if let Some(input) = &self.input {
+            args.insert("input".into(), input.clone());
+        }
+        if let Some(words) = self.words_text() {
+            args.insert("words".into(), words.into());
+        }
+        if let Some(result) = &self.result {
+            args.insert("result".into(), result.clone());
+        }
+        (!args.is_empty()).then_some(Value::Object(args))
     }
 
     /// The search, if it has more than blanks.
@@ -433,14 +499,15 @@ impl JobsClient {
     /// with the new token; a refresh the server refuses ends the session there.
     async fn send<T: DeserializeOwned>(
         &self,
-        builder: postgrest::Builder,
+        request: impl Into<Request>,
     ) -> Result<(T, Option<String>), Error> {
+        let request = request.into();
         let token = self.session.access_token().await?;
-        match self.send_as(&token, builder.clone()).await {
+        match self.send_as(&token, request.clone()).await {
             Err(error) if token_refused(&error) => {
                 tracing::info!(%error, "the REST API refused the access token; refreshing once");
                 let token = self.session.token_refused(&token).await?;
-                self.send_as(&token, builder).await
+                self.send_as(&token, request).await
             }
             answer => answer,
         }
@@ -450,10 +517,13 @@ impl JobsClient {
     async fn send_as<T: DeserializeOwned>(
         &self,
         token: &Secret,
-        builder: postgrest::Builder,
+        request: Request,
     ) -> Result<(T, Option<String>), Error> {
-        let request = builder.auth(token.expose()).build();
         let response = request
+            .builder
+            .auth(token.expose())
+            .build()
+            .query(&request.query)
             .send()
             .await
             .map_err(|e| Error::network(&self.url, &e))?;
@@ -473,7 +543,22 @@ impl JobsClient {
             .0)
     }
 
-    /// `builder` narrowed to the jobs `filter` matches (its paging aside).
+    /// The `columns` of the user's jobs that `filter` matches, newest first, its paging
+    /// aside. A filter that looks into inputs or results reads `search_jobs`, which
+    /// finds them through the indexes (row-level security would keep the table's
+    /// indexes for `@>` and `@@` out of use, see its migration); the rest of the
+    /// filter narrows what either answers.
+    fn matching(&self, columns: &str, filter: &JobFilter) -> Matching {
+        let (builder, function) = match filter.searched() {
+            Some(args) => (self.rest.rpc("search_jobs", args.to_string()), true),
+            None => (self.rest.from("jobs"), false),
+        };
+        let builder = Self::filtered(builder.select(columns).order("id.desc"), filter);
+        Matching { builder, function }
+    }
+
+    /// `builder` narrowed by `filter`'s statuses, kind, time ranges, schedule and
+    /// search (its inputs and results are `matching`'s).
     fn filtered(mut builder: postgrest::Builder, filter: &JobFilter) -> postgrest::Builder {
         // One status as `eq`, not `in`: PostgreSQL 15 reads `status = any(...)` from the
         // owner's (uuid, status, id desc) index without its order, so it would fetch
@@ -485,12 +570,6 @@ impl JobsClient {
         };
         if let Some(kind) = &filter.kind {
             builder = builder.eq("kind", kind);
-        }
-        if let Some(input) = &filter.input {
-            builder = builder.cs("context", input.to_string());
-        }
-        if let Some(words) = filter.words_text() {
-            builder = builder.wfts("input_words", words, Some("simple"));
         }
         if let Some(at) = filter.created_from {
             builder = builder.gte("created_at", at.to_rfc3339());
@@ -517,36 +596,23 @@ impl JobsClient {
         builder
     }
 
-    /// The statuses and kind of `filter`, its search aside.
-    fn filtered_but_search(builder: postgrest::Builder, filter: &JobFilter) -> postgrest::Builder {
-        Self::filtered(
-            builder,
-            &JobFilter {
-                search: None,
-                ..filter.clone()
-            },
-        )
-    }
-
     /// A page of the user's jobs matching `filter`, newest first, with how many match
     /// in all. The page and the total are asked for together.
     pub async fn list(&self, filter: &JobFilter) -> Result<Page, Error> {
-        let builder = self.rest.from("jobs").select("*").order("id.desc");
-        let mut builder = Self::filtered(builder, filter);
+        let mut matching = self.matching("*", filter);
         if let Some(before) = filter.before {
-            builder = builder.lt("id", before.to_string());
+            matching.builder = matching.builder.lt("id", before.to_string());
         }
-        let limit = filter.limit.clamp(1, 1000);
         let counted = filter.counts_rows();
         if counted {
-            // Before the range: the crate's count asks for no rows (`Range: 0-0`).
-            builder = builder.exact_count();
+            // Before the page: the crate's count asks for no rows (`Range: 0-0`).
+            matching.builder = matching.builder.exact_count();
         }
-        builder = builder.range(filter.offset, filter.offset + limit - 1);
+        let request = matching.page(filter.offset, filter.page_size());
         if counted {
             // What only the rows can say is counted with the page, in one request
-            // (the input's indexes find the matches; the tallies know none of this).
-            let (jobs, range) = self.send::<Vec<Job>>(builder).await?;
+            // (the indexes find the matches; the tallies know none of this).
+            let (jobs, range) = self.send::<Vec<Job>>(request).await?;
             let total = range
                 .as_deref()
                 .and_then(|r| r.rsplit_once('/'))
@@ -554,7 +620,7 @@ impl JobsClient {
                 .unwrap_or(jobs.len() as u64);
             return Ok(Page { jobs, total });
         }
-        let page = async { Ok(self.send::<Vec<Job>>(builder).await?.0) };
+        let page = async { Ok(self.send::<Vec<Job>>(request).await?.0) };
         let (jobs, total) = tokio::try_join!(page, self.total(filter))?;
         Ok(Page { jobs, total })
     }
@@ -584,7 +650,13 @@ impl JobsClient {
             let Some((search, id)) = search.and_then(|s| Some((s, s.parse::<i64>().ok()?))) else {
                 return Ok(0);
             };
-            let builder = Self::filtered_but_search(self.rest.from("jobs").select("id"), filter)
+            let unsearched = JobFilter {
+                search: None,
+                ..filter.clone()
+            };
+            let builder = self
+                .matching("id", &unsearched)
+                .builder
                 .eq("id", id.to_string())
                 .not("ilike", "kind", quoted(&kind_pattern(search)));
             let (rows, _): (Vec<Value>, _) = self.send(builder).await?;
@@ -832,7 +904,7 @@ impl JobsClient {
             Ok(token) => token,
             Err(error) => self.session.parting_token().ok_or(error)?,
         };
-        Ok(self.send_as(&token, builder).await?.0)
+        Ok(self.send_as(&token, builder.into()).await?.0)
     }
 
     pub async fn cancel(&self, id: i64) -> Result<Job, Error> {
@@ -886,14 +958,11 @@ impl JobsClient {
             struct Id {
                 id: i64,
             }
-            let mut builder = Self::filtered(
-                self.rest.from("jobs").select("id").order("id.desc"),
-                &filter,
-            );
+            let mut matching = self.matching("id", &filter);
             if let Some(before) = before {
-                builder = builder.lt("id", before.to_string());
+                matching.builder = matching.builder.lt("id", before.to_string());
             }
-            let (ids, _): (Vec<Id>, _) = self.send(builder.limit(CHUNK)).await?;
+            let (ids, _): (Vec<Id>, _) = self.send(matching.page(0, CHUNK)).await?;
             let Some(last) = ids.last() else { break };
             before = Some(last.id);
             let ids: Vec<i64> = ids.iter().map(|row| row.id).collect();

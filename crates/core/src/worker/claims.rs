@@ -39,6 +39,33 @@ const MAX_AHEAD: usize = 32;
 const AHEAD_HORIZON: Duration = Duration::from_millis(20);
 
 impl Claims {
+    /// Runs the background chore `pass` while the worker runs and is not paused: at
+    /// start, after each pause, and then after the wait each pass answers, or sooner
+    /// when `woken` is notified or the worker is paused or resumed. Returns once the
+    /// worker stops (a pass under way is left to end on its own terms first).
+    pub(super) async fn between_passes<F: Future<Output = Duration>>(
+        &self,
+        woken: &Notify,
+        mut pass: impl FnMut() -> F,
+    ) {
+        let mut paused = self.paused.subscribe();
+        loop {
+            while *paused.borrow_and_update() {
+                tokio::select! {
+                    () = self.stop.cancelled() => return,
+                    _ = paused.changed() => {}
+                }
+            }
+            let wait = pass().await;
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+                () = woken.notified() => {}
+                _ = paused.changed() => {}
+            }
+        }
+    }
+
     pub(super) fn new(concurrency: usize) -> Self {
         Self {
             wake: Notify::new(),

@@ -20,30 +20,20 @@ const BETWEEN_BATCHES: Duration = Duration::from_millis(50);
 const RETRY: Duration = Duration::from_secs(60);
 
 pub(super) async fn retention_loop(shared: Arc<Shared>) {
-    let claims = &shared.claims;
-    let mut paused = claims.paused.subscribe();
-    loop {
-        while *paused.borrow_and_update() {
-            tokio::select! {
-                () = claims.stop.cancelled() => return,
-                _ = paused.changed() => {}
-            }
-        }
-        let sleep = match apply(&shared).await {
+    let pass = || async {
+        match apply(&shared).await {
             Ok(()) => EVERY,
             Err(error) => {
                 // The claim loop says when Supabase is away or the session is over.
                 tracing::debug!(%error, "applying the retention policy");
                 RETRY
             }
-        };
-        tokio::select! {
-            () = claims.stop.cancelled() => return,
-            () = tokio::time::sleep(sleep) => {}
-            () = shared.retention_changed.notified() => {}
-            _ = paused.changed() => {}
         }
-    }
+    };
+    shared
+        .claims
+        .between_passes(&shared.retention_changed, pass)
+        .await;
 }
 
 /// Removes, batch by batch, every job the policy names now; says how many went.

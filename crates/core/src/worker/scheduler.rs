@@ -22,16 +22,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 const RETRY: Duration = Duration::from_secs(5);
 
 pub(super) async fn schedule_loop(shared: Arc<Shared>) {
-    let claims = &shared.claims;
-    let mut paused = claims.paused.subscribe();
-    loop {
-        while *paused.borrow_and_update() {
-            tokio::select! {
-                () = claims.stop.cancelled() => return,
-                _ = paused.changed() => {}
-            }
-        }
-        let sleep = match fire_due(&shared).await {
+    let pass = || async {
+        match fire_due(&shared).await {
             Ok(Some(next)) => (next - Utc::now())
                 .to_std()
                 .unwrap_or_default()
@@ -42,14 +34,12 @@ pub(super) async fn schedule_loop(shared: Arc<Shared>) {
                 tracing::debug!(%error, "reading the schedules");
                 RETRY
             }
-        };
-        tokio::select! {
-            () = claims.stop.cancelled() => return,
-            () = tokio::time::sleep(sleep) => {}
-            () = shared.schedules_changed.notified() => {}
-            _ = paused.changed() => {}
         }
-    }
+    };
+    shared
+        .claims
+        .between_passes(&shared.schedules_changed, pass)
+        .await;
 }
 
 /// Makes the jobs of every due tick; answers the earliest tick still to come.
