@@ -308,6 +308,12 @@ impl From<postgrest::Builder> for Request {
     }
 }
 
+/// The search box's text resolved (see [`JobsClient::search`]).
+struct Search {
+    kinds: Vec<String>,
+    id: Option<i64>,
+}
+
 /// A read of jobs before its page: of the table, or of a function's rows.
 struct Matching {
     builder: postgrest::Builder,
@@ -548,18 +554,49 @@ impl JobsClient {
     /// finds them through the indexes (row-level security would keep the table's
     /// indexes for `@>` and `@@` out of use, see its migration); the rest of the
     /// filter narrows what either answers.
-    fn matching(&self, columns: &str, filter: &JobFilter) -> Matching {
+    fn matching(&self, columns: &str, filter: &JobFilter, search: Option<&Search>) -> Matching {
         let (builder, function) = match filter.searched() {
             Some(args) => (self.rest.rpc("search_jobs", args.to_string()), true),
             None => (self.rest.from("jobs"), false),
         };
-        let builder = Self::filtered(builder.select(columns).order("id.desc"), filter);
+        let builder = Self::filtered(builder.select(columns).order("id.desc"), filter, search);
         Matching { builder, function }
     }
 
-    /// `builder` narrowed by `filter`'s statuses, kind, time ranges, schedule and
-    /// search (its inputs and results are `matching`'s).
-    fn filtered(mut builder: postgrest::Builder, filter: &JobFilter) -> postgrest::Builder {
+    /// The search box's text of `filter` as the list reads it: the kinds of the user's
+    /// jobs whose names hold it, from the tallies, and the id it may be. A list by
+    /// `kind = any(...)` is planned from the table's statistics and read from its
+    /// indexes; by `kind ilike`, which row-level security keeps from both (it is not
+    /// leakproof), a search matching most jobs sorted all of them for one page.
+    async fn search(&self, filter: &JobFilter) -> Result<Option<Search>, Error> {
+        #[derive(Deserialize)]
+        struct Tally {
+            kind: String,
+        }
+        let Some(text) = filter.search_text() else {
+            return Ok(None);
+        };
+        let builder = self
+            .rest
+            .from("job_tallies")
+            .select("kind")
+            .ilike("kind", kind_pattern(text));
+        let (tallies, _): (Vec<Tally>, _) = self.send(builder).await?;
+        let kinds: std::collections::BTreeSet<String> =
+            tallies.into_iter().map(|t| t.kind).collect();
+        Ok(Some(Search {
+            kinds: kinds.into_iter().collect(),
+            id: text.parse().ok(),
+        }))
+    }
+
+    /// `builder` narrowed by `filter`'s statuses, kind, time ranges and schedule, and
+    /// by its `search` as resolved (its inputs and results are `matching`'s).
+    fn filtered(
+        mut builder: postgrest::Builder,
+        filter: &JobFilter,
+        search: Option<&Search>,
+    ) -> postgrest::Builder {
         // One status as `eq`, not `in`: PostgreSQL 15 reads `status = any(...)` from the
         // owner's (uuid, status, id desc) index without its order, so it would fetch
         // and sort every job of that status for one page.
@@ -586,11 +623,14 @@ impl JobsClient {
         if let Some(schedule) = filter.schedule_id {
             builder = builder.eq("schedule_id", schedule.to_string());
         }
-        if let Some(search) = filter.search_text() {
-            let pattern = quoted(&kind_pattern(search));
-            builder = match search.parse::<i64>() {
-                Ok(id) => builder.or(format!("kind.ilike.{pattern},id.eq.{id}")),
-                Err(_) => builder.or(format!("kind.ilike.{pattern}")),
+        if let Some(search) = search {
+            let kinds: Vec<String> = search.kinds.iter().map(|k| quoted(k)).collect();
+            let kinds = kinds.join(",");
+            builder = match (search.id, search.kinds.as_slice()) {
+                // One kind by `eq`: its (uuid, kind, id desc) index gives the page in order.
+                (None, [kind]) => builder.eq("kind", kind),
+                (None, _) => builder.or(format!("kind.in.({kinds})")),
+                (Some(id), _) => builder.or(format!("kind.in.({kinds}),id.eq.{id}")),
             };
         }
         builder
@@ -599,7 +639,8 @@ impl JobsClient {
     /// A page of the user's jobs matching `filter`, newest first, with how many match
     /// in all. The page and the total are asked for together.
     pub async fn list(&self, filter: &JobFilter) -> Result<Page, Error> {
-        let mut matching = self.matching("*", filter);
+        let search = self.search(filter).await?;
+        let mut matching = self.matching("*", filter, search.as_ref());
         if let Some(before) = filter.before {
             matching.builder = matching.builder.lt("id", before.to_string());
         }
@@ -655,7 +696,7 @@ impl JobsClient {
                 ..filter.clone()
             };
             let builder = self
-                .matching("id", &unsearched)
+                .matching("id", &unsearched, None)
                 .builder
                 .eq("id", id.to_string())
                 .not("ilike", "kind", quoted(&kind_pattern(search)));
@@ -951,6 +992,7 @@ impl JobsClient {
             BulkAction::Cancel => "cancel_jobs",
             BulkAction::Retry => "retry_jobs",
         };
+        let search = self.search(&filter).await?;
         let mut before = filter.before;
         let mut changed = 0;
         loop {
@@ -958,7 +1000,7 @@ impl JobsClient {
             struct Id {
                 id: i64,
             }
-            let mut matching = self.matching("id", &filter);
+            let mut matching = self.matching("id", &filter, search.as_ref());
             if let Some(before) = before {
                 matching.builder = matching.builder.lt("id", before.to_string());
             }
