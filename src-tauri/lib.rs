@@ -62,12 +62,14 @@ pub fn run() -> i32 {
             let data_dir = app.path().app_data_dir()?;
             let stores = stores::Stores::open(app.handle(), &data_dir)?;
             let sandbox_by_default = std::env::args().any(|arg| arg == "--sandbox");
-            app.manage(Arc::new(shell::Shell::new(
+            let shell = Arc::new(shell::Shell::new(
                 app.handle().clone(),
                 stores,
                 sandbox_by_default,
                 launched,
-            )));
+            ));
+            shell.begin_restore();
+            app.manage(shell);
             // A session logout or `kill` ends the app like closing its window does, so
             // running jobs are handed back rather than left to their leases.
             let handle = app.handle().clone();

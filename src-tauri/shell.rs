@@ -32,6 +32,8 @@ pub struct Shell {
     sandbox: Mutex<Option<LocalSandbox>>,
     /// Serialises connecting and disconnecting (not the commands that use a connection).
     switching: tokio::sync::Mutex<()>,
+    /// Serialises restoring: the one begun at launch and the UI's ask for its outcome.
+    restoring: tokio::sync::Mutex<()>,
     /// Names this app's worker in job leases.
     worker_name: String,
     /// `--sandbox`: a first run uses the local sandbox instead of asking.
@@ -54,6 +56,7 @@ impl Shell {
             connection: Mutex::new(None),
             sandbox: Mutex::new(None),
             switching: tokio::sync::Mutex::new(()),
+            restoring: tokio::sync::Mutex::new(()),
             worker_name: WorkerConfig::unique_name("desktop"),
             sandbox_by_default,
             launched,
@@ -83,8 +86,22 @@ impl Shell {
         self.connection().ok().map(|c| c.view())
     }
 
+    /// Begins [`Shell::restore`] at launch, while the window loads its page: the
+    /// session is read and checked, and the worker started, before the UI asks. The
+    /// UI's own call then waits for this one and answers its connection; one that
+    /// failed is tried again by the UI's, which shows why.
+    pub fn begin_restore(self: &Arc<Self>) {
+        let shell = Arc::clone(self);
+        tauri::async_runtime::spawn(async move {
+            if let Err(error) = shell.restore().await {
+                tracing::info!(%error, "restoring the last connection at launch");
+            }
+        });
+    }
+
     /// Connects to the project last used, if any (at start-up).
     pub async fn restore(self: &Arc<Self>) -> Result<Option<ConnectionView>, Error> {
+        let _restoring = self.restoring.lock().await;
         if let Some(view) = self.current() {
             return Ok(Some(view));
         }

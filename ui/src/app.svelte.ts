@@ -272,9 +272,12 @@ export class AppState {
     } else {
       this.session = connection.session;
       this.worker = connection.worker;
-      this.setKinds(await kindsList());
+      // The first page is asked for at once: the kinds are only the filter's choices.
+      const kinds = kindsList();
       this.screen = "jobs";
-      await this.firstPage();
+      const page = this.firstPage();
+      this.setKinds(await kinds);
+      await page;
     }
   }
 
