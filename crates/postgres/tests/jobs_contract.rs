@@ -1359,7 +1359,10 @@ async fn counts_follow_every_change_made_by_concurrent_workers() {
     assert_eq!(moved, 10);
 
     // Hundreds of statements later the tallies have been folded, not kept one per
-    // statement; and nobody reads another user's.
+    // statement (unfolded, alice's would be over 1,200 rows: two for each job ended
+    // alone, and the claims'); and nobody reads another user's. A fold comes with one
+    // statement in 32 at random and is skipped while another holds its lock, so the
+    // rows left since the last one vary (446 once): the bound is half the unfolded.
     let tally_rows: i64 = db
         .admin
         .query_one(
@@ -1369,7 +1372,7 @@ async fn counts_follow_every_change_made_by_concurrent_workers() {
         .await
         .expect("counting tallies")
         .get(0);
-    assert!(tally_rows < 300, "{tally_rows} tally rows for alice");
+    assert!(tally_rows < 600, "{tally_rows} tally rows for alice");
     let seen_by_bob: i64 = db
         .ok(
             Actor::User(bob),
