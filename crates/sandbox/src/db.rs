@@ -3,10 +3,11 @@
 //!
 //! The four messages (BEGIN, the settings, the statement, COMMIT) are pipelined over one
 //! pooled connection, so a request costs one network round trip to the database. The
-//! settings statement is prepared once per connection; the request's own statement is
-//! sent with its parameter types (all text, cast in SQL), which skips the separate
-//! prepare round trip. COMMIT after a failed statement is PostgreSQL's
-//! ROLLBACK, so pipelining never commits half a request.
+//! settings statement is prepared once per connection. A request's own statement is
+//! either prepared too (when its text repeats: see [`ApiRequest::repeated`]), or sent
+//! with its parameter types (all text, cast in SQL), which skips the separate prepare
+//! round trip. COMMIT after a failed statement is PostgreSQL's ROLLBACK, so
+//! pipelining never commits half a request.
 //!
 //! Connections go back to the pool without a cleaning query (that would be a second
 //! round trip per request): a request's settings are transaction-local, and a request
@@ -15,7 +16,7 @@
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, QueueMode, RecyclingMethod};
 use tokio_postgres::{
-    NoTls, Row,
+    NoTls, Row, Statement,
     types::{ToSql, Type},
 };
 
@@ -51,9 +52,11 @@ pub struct ApiRequest<'a> {
     pub sql: &'a str,
     /// Every value as text; the SQL casts it to its column's type.
     pub params: &'a [String],
-    /// The same SQL text runs again and again (Realtime's row checks): prepared once
-    /// per connection, so PostgreSQL parses it once and may keep its plan. A REST
-    /// request's SQL varies with its query string and is sent unprepared.
+    /// The same SQL text runs again and again (Realtime's row checks, a worker's
+    /// calls of the job functions): prepared once per connection, so PostgreSQL parses
+    /// and plans it once rather than on every request. Reads and table writes, whose
+    /// SQL varies with their query strings and whose best plans depend on the values
+    /// they filter by, are sent unprepared.
     pub repeated: bool,
 }
 
@@ -72,6 +75,10 @@ pub enum DbError {
     #[error(transparent)]
     Query(#[from] tokio_postgres::Error),
 }
+
+/// Statements one connection keeps prepared at most. Past it the connection's cache
+/// starts again empty, so callers whose SQL never repeats cannot grow it without end.
+const PREPARED_PER_CONNECTION: usize = 256;
 
 /// Connections as the `authenticator` role.
 #[derive(Clone, Debug)]
@@ -151,22 +158,8 @@ impl Db {
             .await?;
         let settings = settings(request);
         let typed = typed(request.params);
-        let prepared = if request.repeated {
-            let types = vec![Type::TEXT; request.params.len()];
-            Some(client.prepare_typed_cached(request.sql, &types).await?)
-        } else {
-            None
-        };
-        let statement = async {
-            match &prepared {
-                Some(statement) => {
-                    let values: Vec<&(dyn ToSql + Sync)> =
-                        typed.iter().map(|(value, _)| *value).collect();
-                    client.query(statement, &values).await
-                }
-                None => client.query_typed(request.sql, &typed).await,
-            }
-        };
+        let prepared = prepared(client, request).await?;
+        let statement = query(client, request, prepared.as_ref(), &typed);
         let explained = async {
             match explain {
                 Some(sql) => client.query_typed(sql, &typed).await.map(Some),
@@ -204,10 +197,11 @@ impl Db {
             .await?;
         let settings = settings(request);
         let typed = typed(request.params);
+        let prepared = prepared(client, request).await?;
         let (begun, set, rows) = tokio::join!(
             client.batch_execute("BEGIN"),
             client.query(&set_caller, &settings),
-            client.query_typed(request.sql, &typed),
+            query(client, request, prepared.as_ref(), &typed),
         );
         let rows = match begun.and(set).and(rows) {
             Ok(rows) => rows,
@@ -268,6 +262,39 @@ fn settings<'a>(request: &'a ApiRequest<'a>) -> [&'a (dyn ToSql + Sync); 4] {
         &request.method,
         &request.path,
     ]
+}
+
+/// The request's statement prepared on this connection, if its text repeats.
+async fn prepared(
+    client: &Object,
+    request: &ApiRequest<'_>,
+) -> Result<Option<Statement>, tokio_postgres::Error> {
+    if !request.repeated {
+        return Ok(None);
+    }
+    if client.statement_cache.size() >= PREPARED_PER_CONNECTION {
+        client.statement_cache.clear();
+    }
+    let types = vec![Type::TEXT; request.params.len()];
+    Ok(Some(
+        client.prepare_typed_cached(request.sql, &types).await?,
+    ))
+}
+
+/// Runs the request's statement: `prepared`, or sent with its parameters' types.
+async fn query(
+    client: &Object,
+    request: &ApiRequest<'_>,
+    prepared: Option<&Statement>,
+    typed: &[Param<'_>],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    match prepared {
+        Some(statement) => {
+            let values: Vec<&(dyn ToSql + Sync)> = typed.iter().map(|(value, _)| *value).collect();
+            client.query(statement, &values).await
+        }
+        None => client.query_typed(request.sql, typed).await,
+    }
 }
 
 /// Every value travels as text; the SQL casts it to the column's type.

@@ -13,9 +13,9 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// A socket joined to `table`'s INSERTs as `session`, once the server says it is
-/// subscribed.
-async fn joined(sandbox: &TestSandbox, session: &Session, table: &str) -> Socket {
+/// A socket joined to `table`'s `event`s (`INSERT`, `*`, ...) as `session`, once the
+/// server says it is subscribed.
+async fn joined(sandbox: &TestSandbox, session: &Session, table: &str, event: &str) -> Socket {
     let url = format!(
         "{}/realtime/v1/websocket?apikey={}&vsn=2.0.0",
         sandbox.status.api_url.replace("http://", "ws://"),
@@ -23,7 +23,7 @@ async fn joined(sandbox: &TestSandbox, session: &Session, table: &str) -> Socket
     );
     let (mut socket, _) = connect_async(url).await.expect("connects");
     let join = json!(["1", "1", "realtime:test", "phx_join", {
-        "config": {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": table}]},
+        "config": {"postgres_changes": [{"event": event, "schema": "public", "table": table}]},
         "access_token": session.access_token,
     }]);
     socket
@@ -62,9 +62,9 @@ async fn next(socket: &mut Socket) -> Option<Value> {
 async fn a_burst_reaches_a_reader_whole_and_in_order_while_a_stalled_socket_is_closed() {
     let sandbox = TestSandbox::start().await;
     let session = sandbox.sign_up(&email("burst"), "correct horse").await;
-    let mut reader = joined(&sandbox, &session, "jobs").await;
+    let mut reader = joined(&sandbox, &session, "jobs", "INSERT").await;
     // Joined, then never read: the server must not queue for it without bound.
-    let mut stalled = joined(&sandbox, &session, "jobs").await;
+    let mut stalled = joined(&sandbox, &session, "jobs", "INSERT").await;
 
     const JOBS: i64 = 20_000;
     sandbox
@@ -141,7 +141,7 @@ async fn a_table_published_after_start_is_served() {
         )
         .await
         .expect("creates");
-    let mut socket = joined(&sandbox, &session, "notes").await;
+    let mut socket = joined(&sandbox, &session, "notes", "INSERT").await;
     admin
         .batch_execute("insert into public.notes (title) values ('unpublished')")
         .await
@@ -167,4 +167,66 @@ async fn a_table_published_after_start_is_served() {
         change[4]["data"]["columns"][0],
         json!({"name": "id", "type": "int8"})
     );
+}
+
+/// Small statements travel in their notifications, large ones through the change
+/// table (see capture.sql); a subscriber sees one order either way.
+#[tokio::test]
+async fn small_and_large_statements_arrive_in_the_order_they_were_made() {
+    let sandbox = TestSandbox::start().await;
+    let session = sandbox.sign_up(&email("order"), "correct horse").await;
+    let mut socket = joined(&sandbox, &session, "jobs", "*").await;
+    let admin = sandbox.database.admin().await;
+    let insert = |from: i64, to: i64, pad: usize| {
+        format!(
+            "insert into public.jobs (uuid, kind, context)
+             select '{}', 'hello', jsonb_build_object('n', n, 'pad', repeat('x', {pad}))
+               from generate_series({from}, {to}) n;",
+            session.user_id
+        )
+    };
+    admin
+        .batch_execute(&format!(
+            "begin; {} {} {} {} commit;
+             begin; {} {} commit;
+             begin; {} {} commit;",
+            // One row, twenty, one, twenty: small and large by turns in one transaction.
+            insert(1, 1, 0),
+            insert(2, 21, 0),
+            insert(22, 22, 0),
+            insert(23, 42, 0),
+            // One row too large for a notification, then a small one.
+            insert(43, 43, 10_000),
+            insert(44, 44, 0),
+            insert(45, 45, 0),
+            insert(46, 46, 0),
+        ))
+        .await
+        .expect("inserts");
+    // The same update twice in one transaction: two changes, though alike.
+    admin
+        .batch_execute(
+            "begin;
+             update public.jobs set priority = 7 where context->>'n' = '46';
+             update public.jobs set priority = 7 where context->>'n' = '46';
+             commit;",
+        )
+        .await
+        .expect("updates");
+
+    let mut heard = Vec::new();
+    while heard.len() < 48 {
+        let frame = next(&mut socket).await.expect("connected");
+        if frame[3] != "postgres_changes" {
+            continue;
+        }
+        let data = &frame[4]["data"];
+        heard.push((
+            data["type"].as_str().unwrap_or_default().to_string(),
+            data["record"]["context"]["n"].as_i64().unwrap_or_default(),
+        ));
+    }
+    let mut expected: Vec<(String, i64)> = (1..=46).map(|n| ("INSERT".into(), n)).collect();
+    expected.extend([("UPDATE".into(), 46), ("UPDATE".into(), 46)]);
+    assert_eq!(heard, expected);
 }

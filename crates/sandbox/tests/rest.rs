@@ -900,6 +900,25 @@ async fn tables_and_functions_created_while_running_are_served_without_a_restart
     )
     .await;
     assert_eq!(sum, json!(5));
+    // A volatile function's call is kept prepared once it has run; replaced by one
+    // that answers another type, the new one answers.
+    admin
+        .batch_execute(
+            "drop function public.add(int, int);
+             create function public.add(a int, b int) returns text language sql
+               as $$ select (a + b) || '!' $$",
+        )
+        .await
+        .expect("replacing a function");
+    // Served at once: the call's SQL wraps the rows in JSON, so a schema not yet
+    // reloaded builds the same statement, and PostgreSQL replans the prepared one.
+    let (status, answer) = send(
+        sandbox
+            .user(&alice, Method::POST, "/rest/v1/rpc/add")
+            .json(&json!({ "a": 2, "b": 3 })),
+    )
+    .await;
+    assert_eq!((status, answer), (StatusCode::OK, json!("5!")));
 
     admin
         .batch_execute("drop table public.notes")

@@ -1,5 +1,5 @@
-//! From PostgreSQL to the subscribers: listens for the transactions `capture.sql`
-//! records, takes their changes in commit order, checks each against each subscriber's
+//! From PostgreSQL to the subscribers: listens for the changes `capture.sql` sends
+//! (or records, taking those), in commit order, checks each against each subscriber's
 //! row-level security and filters in PostgreSQL as that subscriber, and sends what
 //! passes.
 //!
@@ -13,7 +13,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::{StreamExt as _, future::join_all};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json, value::RawValue};
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
@@ -31,7 +31,7 @@ use crate::{
 
 /// The notification channel `capture.sql` notifies.
 const CHANNEL: &str = "_realtime";
-/// Transactions taken in one go during a burst.
+/// Notifications handled in one go during a burst.
 const BATCH: usize = 256;
 /// Notifications waiting for the taker; beyond this PostgreSQL holds them.
 const QUEUE: usize = 4096;
@@ -72,6 +72,34 @@ struct Change {
     table: String,
     kind: String,
     record: Value,
+}
+
+/// A statement's changes sent in its notification (see `capture.sql`).
+#[derive(Debug, Deserialize)]
+struct Inline {
+    at: String,
+    schema: String,
+    table: String,
+    #[serde(rename = "type")]
+    kind: String,
+    records: Vec<Value>,
+}
+
+impl Inline {
+    /// Its changes, ordered as the `position`th notification of a batch.
+    fn changes(self, position: usize) -> impl Iterator<Item = Change> {
+        self.records
+            .into_iter()
+            .enumerate()
+            .map(move |(index, record)| Change {
+                order: (position, index as i64),
+                at: self.at.clone(),
+                schema: self.schema.clone(),
+                table: self.table.clone(),
+                kind: self.kind.clone(),
+                record,
+            })
+    }
 }
 
 #[derive(Debug)]
@@ -175,10 +203,18 @@ async fn listen(
             if transactions.recv_many(&mut batch, BATCH).await == 0 {
                 return Ok(());
             }
-            let rows = taker.query(&take, &[&batch]).await?;
-            let mut changes: Vec<Change> = rows
-                .iter()
-                .map(|row| {
+            let mut changes = Vec::new();
+            let mut recorded = Vec::new();
+            for (position, payload) in batch.iter().enumerate() {
+                match serde_json::from_str::<Inline>(payload) {
+                    Ok(inline) => changes.extend(inline.changes(position)),
+                    // Not an object: the id of a transaction whose changes were recorded.
+                    Err(_) => recorded.push(payload.as_str()),
+                }
+            }
+            if !recorded.is_empty() {
+                let rows = taker.query(&take, &[&recorded]).await?;
+                changes.extend(rows.iter().map(|row| {
                     let xid: String = row.get(1);
                     Change {
                         order: (
@@ -191,8 +227,8 @@ async fn listen(
                         kind: row.get(5),
                         record: row.get(6),
                     }
-                })
-                .collect();
+                }));
+            }
             changes.sort_by_key(|c| c.order);
             for change in &changes {
                 let key = (change.schema.clone(), change.table.clone());

@@ -370,6 +370,15 @@ async fn run_write(
     };
     let single = prefer.singular() && prefer.representation;
     let max_affected = prefer.max_affected();
+    if !single && max_affected.is_none() {
+        // Nothing to look at before the end: COMMIT goes in the same round trip.
+        let rows = state
+            .db
+            .run(&api)
+            .await
+            .map_err(|source| db_error(caller, source))?;
+        return Ok(Written::of(&rows));
+    }
     let decided = state
         .db
         .run_checked(&api, |rows| {
@@ -956,20 +965,28 @@ async fn call(
         finish: prefer.finish(),
         sql: &statement.sql,
         params: &statement.params,
-        repeated: false,
+        // A volatile function is what a worker calls for every batch (claims,
+        // finishes, enqueues): the same text each time. PostgreSQL never inlines one
+        // into its call, so a plan kept for the call loses nothing.
+        repeated: !function.read_only,
     };
-    let rows = state
-        .db
-        .run_checked(&api, |rows| {
-            let (_, page, _) = outcome(rows);
-            match max_affected {
-                Some(max) if page > max => Err(Err(RestError::MaxAffected { rows: page })),
-                _ => Ok(Ok(rows.to_vec())),
-            }
-        })
-        .await
-        .map_err(|source| db_error(&caller, source))?
-        .unwrap_or_else(|refused| refused)?;
+    let rows = match max_affected {
+        // Nothing to look at before the end: COMMIT goes in the same round trip.
+        None => state.db.run(&api).await.map(Ok),
+        Some(max) => state
+            .db
+            .run_checked(&api, |rows| {
+                let (_, page, _) = outcome(rows);
+                if page > max {
+                    Err(Err(RestError::MaxAffected { rows: page }))
+                } else {
+                    Ok(Ok(rows.to_vec()))
+                }
+            })
+            .await
+            .map(|decided| decided.unwrap_or_else(|refused| refused)),
+    }
+    .map_err(|source| db_error(&caller, source))??;
     let applied = prefer.applied(Operation::Call);
     match function.returns {
         Returns::Void => Ok(respond(
