@@ -221,10 +221,18 @@ export class AppState {
 
   // --- start, preferences, routing --------------------------------------------
 
-  async boot(): Promise<void> {
-    this.applyPreferences(await preferencesGet());
-    this.info = await appInfo();
-    await this.route();
+  /** Starts the UI once `listening` (the app's events) is set up. Everything the
+   *  first screen needs is asked for at once, not one round trip after another; the
+   *  first page is asked for only once the events are heard, so none is missed
+   *  between the two. */
+  async boot(listening: Promise<unknown>): Promise<void> {
+    const preferences = preferencesGet();
+    const info = appInfo();
+    const restoring = connectionRestore();
+    this.applyPreferences(await preferences);
+    this.info = await info;
+    await listening;
+    await this.route(restoring);
   }
 
   private applyPreferences(preferences: Preferences): void {
@@ -248,10 +256,11 @@ export class AppState {
     this.applyPreferences(this.preferences);
   }
 
-  /** Shows the screen the connection's state calls for. */
-  async route(): Promise<void> {
+  /** Shows the screen the connection's state calls for (`restoring`: the connection
+   *  already asked for). */
+  async route(restoring: Promise<ConnectionView | null> = connectionRestore()): Promise<void> {
     try {
-      this.connection = await connectionRestore();
+      this.connection = await restoring;
       this.connectError = "";
     } catch (e) {
       // The saved project could not be reached or started: let the user choose again.

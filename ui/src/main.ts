@@ -17,8 +17,7 @@ async function boot(): Promise<void> {
   window
     .matchMedia?.("(prefers-color-scheme: dark)")
     .addEventListener("change", () => app.systemThemeChanged());
-  await listen<AppEvent>(APP_EVENT, (event) => app.receive(event.payload));
-  await app.boot();
+  await app.boot(listen<AppEvent>(APP_EVENT, (event) => app.receive(event.payload)));
 }
 
 boot().catch((e) => {
