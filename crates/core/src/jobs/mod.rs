@@ -310,7 +310,10 @@ impl From<postgrest::Builder> for Request {
 
 /// The search box's text resolved (see [`JobsClient::search`]).
 struct Search {
+    /// The kinds whose names hold the text, in order.
     kinds: Vec<String>,
+    /// Those kinds' jobs per state, summed from the tallies they were found in.
+    counts: BTreeMap<(String, JobStatus), i64>,
     id: Option<i64>,
 }
 
@@ -568,10 +571,14 @@ impl JobsClient {
     /// `kind = any(...)` is planned from the table's statistics and read from its
     /// indexes; by `kind ilike`, which row-level security keeps from both (it is not
     /// leakproof), a search matching most jobs sorted all of them for one page.
+    ///
+    /// The same read sums those kinds' tallies per state, for the list's total.
     async fn search(&self, filter: &JobFilter) -> Result<Option<Search>, Error> {
         #[derive(Deserialize)]
         struct Tally {
             kind: String,
+            status: JobStatus,
+            jobs: i64,
         }
         let Some(text) = filter.search_text() else {
             return Ok(None);
@@ -579,13 +586,18 @@ impl JobsClient {
         let builder = self
             .rest
             .from("job_tallies")
-            .select("kind")
+            .select("kind,status,jobs")
             .ilike("kind", kind_pattern(text));
         let (tallies, _): (Vec<Tally>, _) = self.send(builder).await?;
-        let kinds: std::collections::BTreeSet<String> =
-            tallies.into_iter().map(|t| t.kind).collect();
+        let mut counts = BTreeMap::new();
+        for tally in tallies {
+            *counts.entry((tally.kind, tally.status)).or_default() += tally.jobs;
+        }
+        let mut kinds: Vec<String> = counts.keys().map(|(kind, _)| kind.clone()).collect();
+        kinds.dedup();
         Ok(Some(Search {
-            kinds: kinds.into_iter().collect(),
+            kinds,
+            counts,
             id: text.parse().ok(),
         }))
     }
@@ -662,33 +674,37 @@ impl JobsClient {
             return Ok(Page { jobs, total });
         }
         let page = async { Ok(self.send::<Vec<Job>>(request).await?.0) };
-        let (jobs, total) = tokio::try_join!(page, self.total(filter))?;
+        let (jobs, total) = tokio::try_join!(page, self.total(filter, search.as_ref()))?;
         Ok(Page { jobs, total })
     }
 
     /// How many of the user's jobs match `filter`, its paging aside, read from the
-    /// database's tallies (no row is counted): a search matches kinds, whose tallies
-    /// `job_counts` sums by the same pattern, plus the one job whose id it may be.
-    async fn total(&self, filter: &JobFilter) -> Result<u64, Error> {
-        let search = filter.search_text();
-        // The same pattern as the list's `ilike`, in SQL's wildcards.
-        let kind_like = search.map(|s| kind_pattern(s).replace('*', "%"));
+    /// database's tallies (no row is counted): a `search` matches kinds, whose tallies
+    /// it was resolved from, plus the one job whose id it may be.
+    async fn total(&self, filter: &JobFilter, search: Option<&Search>) -> Result<u64, Error> {
+        let wanted =
+            |status: &JobStatus| filter.statuses.is_empty() || filter.statuses.contains(status);
         let by_kind = async {
-            let counts = self
-                .counts_of(filter.kind.as_slice(), kind_like.as_deref())
-                .await?;
-            Ok::<u64, Error>(
-                counts
+            let Some(search) = search else {
+                let counts = self.counts_of(filter.kind.as_slice()).await?;
+                return Ok(counts
                     .iter()
-                    .filter(|(status, _)| {
-                        filter.statuses.is_empty() || filter.statuses.contains(status)
-                    })
-                    .map(|(_, count)| count)
-                    .sum(),
-            )
+                    .filter(|(s, _)| wanted(s))
+                    .map(|(_, n)| n)
+                    .sum());
+            };
+            let sum: i64 = search
+                .counts
+                .iter()
+                .filter(|((kind, status), _)| {
+                    filter.kind.as_ref().is_none_or(|k| k == kind) && wanted(status)
+                })
+                .map(|(_, jobs)| jobs)
+                .sum();
+            Ok::<u64, Error>(sum.max(0) as u64)
         };
         let by_id = async {
-            let Some((search, id)) = search.and_then(|s| Some((s, s.parse::<i64>().ok()?))) else {
+            let Some((search, id)) = filter.search_text().zip(search.and_then(|s| s.id)) else {
                 return Ok(0);
             };
             let unsearched = JobFilter {
@@ -731,16 +747,11 @@ impl JobsClient {
 
     /// How many of the user's jobs are in each state (every state present, 0 if none).
     pub async fn counts(&self) -> Result<BTreeMap<JobStatus, u64>, Error> {
-        self.counts_of(&[], None).await
+        self.counts_of(&[]).await
     }
 
-    /// [`Self::counts`] of the jobs of `kinds` only (all jobs if empty), and of the
-    /// kinds matching `kind_like` (an ILIKE pattern) if given.
-    async fn counts_of(
-        &self,
-        kinds: &[String],
-        kind_like: Option<&str>,
-    ) -> Result<BTreeMap<JobStatus, u64>, Error> {
+    /// [`Self::counts`] of the jobs of `kinds` only (all jobs if empty).
+    async fn counts_of(&self, kinds: &[String]) -> Result<BTreeMap<JobStatus, u64>, Error> {
         #[derive(Deserialize)]
         struct Count {
             status: JobStatus,
@@ -749,9 +760,6 @@ impl JobsClient {
         let mut args = json!({});
         if !kinds.is_empty() {
             args["kinds"] = json!(kinds);
-        }
-        if let Some(pattern) = kind_like {
-            args["kind_like"] = json!(pattern);
         }
         let rows: Vec<Count> = self.rpc("job_counts", args).await?;
         let mut counts: BTreeMap<JobStatus, u64> = JobStatus::ALL.iter().map(|s| (*s, 0)).collect();
