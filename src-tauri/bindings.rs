@@ -70,6 +70,7 @@ pub fn typescript() -> String {
         declare::<WorkerStatus>(&cfg),
         declare::<LiveState>(&cfg),
         declare::<ipc::AppInfo>(&cfg),
+        declare::<ipc::LaunchTimings>(&cfg),
         declare::<ipc::ConnectionView>(&cfg),
         declare::<ipc::SignUpOutcome>(&cfg),
         declare::<ipc::Preferences>(&cfg),

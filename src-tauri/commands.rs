@@ -13,7 +13,9 @@ use jobdeck_core::{
 };
 
 use crate::{
-    ipc::{AppInfo, CommandError, ConnectionView, Preferences, SignUpOutcome, commands},
+    ipc::{
+        AppInfo, CommandError, ConnectionView, LaunchTimings, Preferences, SignUpOutcome, commands,
+    },
     kinds::{self, KindsView},
     shell::Shell,
 };
@@ -28,9 +30,9 @@ commands! {
         })
     }
 
-    /// The UI painted the job list for the first time since launch.
-    async fn ui_list_shown(shell) -> () {
-        shell.list_shown();
+    /// The UI painted the job list for the first time since launch, at `timings`.
+    async fn ui_list_shown(shell, timings: LaunchTimings) -> () {
+        shell.list_shown(&timings);
         Ok(())
     }
 

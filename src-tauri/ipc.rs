@@ -27,6 +27,23 @@ pub struct ConnectionView {
     pub live: LiveState,
 }
 
+/// When the UI reached each step of its start, in ms from its page's time origin (the
+/// webview's navigation start), as `performance` tells them: the app logs them beside
+/// the time since launch, so a slow start says which part was slow.
+#[derive(Debug, Clone, Copy, Deserialize, TS)]
+pub struct LaunchTimings {
+    /// The page's HTML had arrived.
+    pub page_loaded_ms: f64,
+    /// The UI's script began to run, its modules loaded.
+    pub script_ms: f64,
+    /// The restored connection (and with it the session) answered.
+    pub connection_ms: f64,
+    /// The first page of jobs and the counts answered.
+    pub list_ms: f64,
+    /// Two frames after that: the list has been painted.
+    pub painted_ms: f64,
+}
+
 /// How a sign-up ended.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

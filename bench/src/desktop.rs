@@ -27,6 +27,34 @@ pub struct Figures {
     pub start_ms: Vec<f64>,
     /// Idle PSS of the process tree after the last launch (MiB).
     pub idle_mib: f64,
+    /// Each launch's marker line, which may time its steps (see [`steps`]).
+    pub markers: Vec<String>,
+}
+
+/// The app's launch steps its marker line times (the `…_ms=` fields the app logs
+/// beside the time since launch, on its own clock), in the order they happen.
+pub const STEPS: [&str; 6] = [
+    "page_started_ms",
+    "page_loaded_ms",
+    "script_ms",
+    "connection_ms",
+    "list_ms",
+    "since_launch_ms",
+];
+
+/// The value of each of [`STEPS`] in `marker`, if it has them all.
+pub fn steps(marker: &str) -> Option<Vec<f64>> {
+    STEPS
+        .iter()
+        .map(|step| {
+            let (_, rest) = marker.split_once(&format!("{step}="))?;
+            let value = rest.trim_start_matches('"');
+            let end = value
+                .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+                .unwrap_or(value.len());
+            value[..end].parse().ok()
+        })
+        .collect()
 }
 
 /// A private X server for the windows.
@@ -87,6 +115,7 @@ pub async fn measure(
     times: usize,
 ) -> anyhow::Result<Figures> {
     let mut start_ms = Vec::new();
+    let mut markers = Vec::new();
     let mut idle_mib = 0.0;
     for _ in 0..times {
         let started = Instant::now();
@@ -117,6 +146,7 @@ pub async fn measure(
                 );
             };
             if line.contains(launch.marker) {
+                markers.push(line);
                 break;
             }
             log.push(line);
@@ -140,7 +170,11 @@ pub async fn measure(
         }
         drain.abort();
     }
-    Ok(Figures { start_ms, idle_mib })
+    Ok(Figures {
+        start_ms,
+        idle_mib,
+        markers,
+    })
 }
 
 /// PSS (KiB) of `root` and every process descended from it.
@@ -218,5 +252,22 @@ pub fn empty_launch<'a>(stack: &Stack, bin_dir: &Path) -> Launch<'a> {
             ),
         ],
         marker: "page loaded",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_line_gives_its_steps_in_order() {
+        let line = "2026-12-07T23:00:00Z  INFO jobdeck_app::shell: job list shown \
+                    since_launch_ms=\"570\" page_started_ms=\"301\" page_loaded_ms=\"330\" \
+                    script_ms=\"402\" connection_ms=\"431\" list_ms=\"512\"";
+        assert_eq!(
+            steps(line),
+            Some(vec![301.0, 330.0, 402.0, 431.0, 512.0, 570.0])
+        );
+        assert_eq!(steps("job list shown since_launch_ms=570"), None);
     }
 }

@@ -443,6 +443,32 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
             ceiling: "–".into(),
             vs_ceiling: "–".into(),
         });
+        // Where the app's launch went, by the steps its marker line times.
+        let timed: Vec<Vec<f64>> = ours
+            .markers
+            .iter()
+            .filter_map(|m| desktop::steps(m))
+            .collect();
+        if !timed.is_empty() {
+            let steps = desktop::STEPS
+                .iter()
+                .enumerate()
+                .map(|(i, step)| {
+                    let at: Vec<f64> = timed.iter().map(|t| t[i]).collect();
+                    format!(
+                        "{} {}",
+                        step.trim_end_matches("_ms"),
+                        report::ms(percentile(&at, 50.0))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            report.rows.push(Row::alone(
+                "Desktop: the app's launch by step, ms since its start (median of 3)",
+                "on the app's clock: its page started, loaded, its script ran, the connection and the first list answered, painted (since_launch)",
+                steps,
+            ));
+        }
         report.rows.push(Row {
             what: "Desktop: idle memory, PSS MiB".into(),
             setting: "whole process tree, WebKit processes included".into(),

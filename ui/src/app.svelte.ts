@@ -61,6 +61,7 @@ import {
 import { describe } from "./errors";
 import { millis } from "./format";
 import { resolveLang, setLang, t } from "./i18n.svelte";
+import { mark, timings } from "./launch";
 import {
   applyChanges,
   applyProgress,
@@ -261,6 +262,7 @@ export class AppState {
   async route(restoring: Promise<ConnectionView | null> = connectionRestore()): Promise<void> {
     try {
       this.connection = await restoring;
+      mark("connection_ms");
       this.connectError = "";
     } catch (e) {
       // The saved project could not be reached or started: let the user choose again.
@@ -351,6 +353,7 @@ export class AppState {
       this.jobs = page.jobs;
       this.total = page.total;
       this.counts = counts;
+      mark("list_ms");
       this.reportListShown();
     } catch (e) {
       this.notice = describe(e);
@@ -362,7 +365,9 @@ export class AppState {
   private reportListShown(): void {
     if (this.listShown) return;
     this.listShown = true;
-    requestAnimationFrame(() => requestAnimationFrame(() => void uiListShown().catch(() => {})));
+    requestAnimationFrame(() =>
+      requestAnimationFrame(() => void uiListShown(timings()).catch(() => {})),
+    );
   }
 
   private refreshCountsSoon(): void {

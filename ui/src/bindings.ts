@@ -331,6 +331,33 @@ export type LiveState = { "state": "off" } | { "state": "connecting" } | { "stat
 export type AppInfo = { name: string, version: string, };
 
 /**
+ * When the UI reached each step of its start, in ms from its page's time origin (the
+ * webview's navigation start), as `performance` tells them: the app logs them beside
+ * the time since launch, so a slow start says which part was slow.
+ */
+export type LaunchTimings = { 
+/**
+ * The page's HTML had arrived.
+ */
+page_loaded_ms: number, 
+/**
+ * The UI's script began to run, its modules loaded.
+ */
+script_ms: number, 
+/**
+ * The restored connection (and with it the session) answered.
+ */
+connection_ms: number, 
+/**
+ * The first page of jobs and the counts answered.
+ */
+list_ms: number, 
+/**
+ * Two frames after that: the list has been painted.
+ */
+painted_ms: number, };
+
+/**
  * What the UI shows about the connection.
  */
 export type ConnectionView = { url: string, 
@@ -367,10 +394,10 @@ export function appInfo(): Promise<AppInfo> {
 }
 
 /**
- * The UI painted the job list for the first time since launch.
+ * The UI painted the job list for the first time since launch, at `timings`.
  */
-export function uiListShown(): Promise<null> {
-  return invoke("ui_list_shown");
+export function uiListShown(timings: LaunchTimings): Promise<null> {
+  return invoke("ui_list_shown", { timings });
 }
 
 export function preferencesGet(): Promise<Preferences> {

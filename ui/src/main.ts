@@ -7,8 +7,10 @@ import { APP_EVENT, type AppEvent } from "./bindings";
 import App from "./components/App.svelte";
 import { describe } from "./errors";
 import { mendNavigatorLanguage } from "./i18n.svelte";
+import { mark } from "./launch";
 import "./style.css";
 
+mark("script_ms");
 mendNavigatorLanguage();
 const app = new AppState();
 mount(App, { target: document.body, props: { app } });

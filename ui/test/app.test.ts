@@ -1,5 +1,5 @@
 import { flushSync, mount, unmount } from "svelte";
-import { describe as suite, expect, it } from "vitest";
+import { describe as suite, expect, it, vi } from "vitest";
 import { AppState } from "../src/app.svelte";
 import type { AppEvent, LogLine } from "../src/bindings";
 import DetailPanel from "../src/components/DetailPanel.svelte";
@@ -171,6 +171,47 @@ suite("paging", () => {
       await app.page(-1);
       expect(app.total).toBe(120);
       expect(app.skipped).toBe(0);
+    } finally {
+      clearMocks();
+    }
+  });
+});
+
+suite("launch", () => {
+  it("tells the app once when the first list was painted, its steps in the order they came", async () => {
+    const { mockIPC, clearMocks } = await import("@tauri-apps/api/mocks");
+    const frames = () => new Promise((frame) => requestAnimationFrame(() => requestAnimationFrame(frame)));
+    // The earlier tests' states report their own lists two frames on: not to this mock.
+    await frames();
+    const shown: Array<Record<string, number>> = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "jobs_list") return { jobs: [job(1)], total: 1 };
+      if (cmd === "jobs_counts") return { waiting: 1 };
+      if (cmd === "ui_list_shown") shown.push((args as { timings: Record<string, number> }).timings);
+      if (cmd === "kinds_list") return { path: null, kinds: [], problems: [] };
+      return null;
+    });
+    try {
+      // A fresh page: the steps are noted once per page, and earlier tests reached them.
+      vi.resetModules();
+      const { mark } = await import("../src/launch");
+      const { AppState } = await import("../src/app.svelte");
+      const app = new AppState();
+      const session = { state: "signed_in", user: { id: "u", email: "a@example.com" } };
+      const worker = { name: "w", paused: false, concurrency: 4, running: [] };
+      const view = { url: "http://x", sandbox: true, session, worker, live: { state: "off" } };
+      mark("script_ms"); // as main.ts does
+      await app.route(Promise.resolve(view as never));
+      // A second list is not a launch: still one report.
+      await app.reload();
+      await vi.waitFor(() => expect(shown).toHaveLength(1), { timeout: 5000 });
+      await frames();
+      expect(shown).toHaveLength(1);
+      const [t] = shown;
+      expect(t.script_ms).toBeLessThanOrEqual(t.connection_ms);
+      expect(t.connection_ms).toBeLessThanOrEqual(t.list_ms);
+      expect(t.list_ms).toBeLessThanOrEqual(t.painted_ms);
+      expect(app.screen).toBe("jobs");
     } finally {
       clearMocks();
     }
