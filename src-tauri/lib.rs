@@ -38,6 +38,9 @@ pub fn run() -> i32 {
                 .unwrap_or_else(|_| "info,tao=warn,wry=warn,tokio_postgres=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log kept in a file or read by a program has
+        // no escape codes in it.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // One runtime for Tauri's async commands and every task the app spawns, so closing
     // the app can wait for all of them.

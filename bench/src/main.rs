@@ -447,7 +447,13 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
         let timed: Vec<Vec<f64>> = ours
             .markers
             .iter()
-            .filter_map(|m| desktop::steps(m))
+            .filter_map(|marker| {
+                let steps = desktop::steps(marker);
+                if steps.is_none() {
+                    eprintln!("warning: the app's marker line times no steps: {marker}");
+                }
+                steps
+            })
             .collect();
         if !timed.is_empty() {
             let steps = desktop::STEPS
