@@ -40,7 +40,7 @@ pub struct LaunchTimings {
     pub connection_ms: f64,
     /// The first page of jobs and the counts answered.
     pub list_ms: f64,
-    /// Two frames after that: the list has been painted.
+    /// The frame that drew the list had been painted.
     pub painted_ms: f64,
 }
 

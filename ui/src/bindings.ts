@@ -353,7 +353,7 @@ connection_ms: number,
  */
 list_ms: number, 
 /**
- * Two frames after that: the list has been painted.
+ * The frame that drew the list had been painted.
  */
 painted_ms: number, };
 
