@@ -21,14 +21,15 @@ use crate::{procs, stack::Stack};
 /// and WebKit's start-up work are over by then.
 const SETTLE: Duration = Duration::from_secs(5);
 
+/// What one launch measured.
 #[derive(Debug)]
 pub struct Figures {
-    /// Launch to first paint, per launch (ms).
-    pub start_ms: Vec<f64>,
-    /// Idle PSS of the process tree after the last launch (MiB).
+    /// Launch to first paint (ms).
+    pub start_ms: f64,
+    /// Idle PSS of the process tree (MiB).
     pub idle_mib: f64,
-    /// Each launch's marker line, which may time its steps (see [`steps`]).
-    pub markers: Vec<String>,
+    /// The marker line, which may time the launch's steps (see [`steps`]).
+    pub marker: String,
 }
 
 /// The app's launch steps its marker line times (the `…_ms=` fields the app logs
@@ -108,16 +109,11 @@ pub struct Launch<'a> {
     pub marker: &'a str,
 }
 
-/// Launches `launch` `times` times, one after another, each under a fresh home.
-pub async fn measure(
-    display: &Display,
-    launch: &Launch<'_>,
-    times: usize,
-) -> anyhow::Result<Figures> {
-    let mut start_ms = Vec::new();
-    let mut markers = Vec::new();
-    let mut idle_mib = 0.0;
-    for _ in 0..times {
+/// Launches `launch` once, reads its memory once it has settled, and ends it. The
+/// caller takes turns between the two windows, so a machine busier at one moment
+/// than another weighs on both.
+pub async fn measure(display: &Display, launch: &Launch<'_>) -> anyhow::Result<Figures> {
+    {
         let started = Instant::now();
         let mut child = Command::new(&launch.program)
             .args(&launch.args)
@@ -134,7 +130,7 @@ pub async fn measure(
             .with_context(|| format!("starting {}", launch.program.display()))?;
         let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
         let mut log = Vec::new();
-        loop {
+        let marker = loop {
             let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
                 .await
                 .context("no first paint within 60 s")??;
@@ -146,17 +142,16 @@ pub async fn measure(
                 );
             };
             if line.contains(launch.marker) {
-                markers.push(line);
-                break;
+                break line;
             }
             log.push(line);
-        }
-        start_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        };
+        let start_ms = started.elapsed().as_secs_f64() * 1000.0;
         // Keep reading its log so it never blocks on a full pipe.
         let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         tokio::time::sleep(SETTLE).await;
         let pid = child.id().context("the window ended")?;
-        idle_mib = tree_pss_kib(pid)? as f64 / 1024.0;
+        let idle_mib = tree_pss_kib(pid)? as f64 / 1024.0;
         Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
@@ -169,12 +164,12 @@ pub async fn measure(
             child.wait().await?;
         }
         drain.abort();
+        Ok(Figures {
+            start_ms,
+            idle_mib,
+            marker,
+        })
     }
-    Ok(Figures {
-        start_ms,
-        idle_mib,
-        markers,
-    })
 }
 
 /// PSS (KiB) of `root` and every process descended from it.

@@ -85,6 +85,9 @@ struct Args {
     /// Seconds pgbench runs at each concurrency.
     #[arg(long, default_value_t = 10)]
     pgbench_seconds: u64,
+    /// Launches of each window (the app, the empty one), taken in turns.
+    #[arg(long, default_value_t = 7)]
+    launches: usize,
     /// Leave out the desktop app (it needs Xvfb and the release app binaries).
     #[arg(long)]
     skip_desktop: bool,
@@ -422,20 +425,27 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
         let session = stack.session().await?;
         let app = desktop::app_launch(stack, bin_dir, &session)?;
         let empty = desktop::empty_launch(stack, bin_dir);
+        let launches = args.launches.max(1);
         let measured = async {
-            let ours = desktop::measure(&display, &app, 3).await?;
-            let yardstick = desktop::measure(&display, &empty, 3).await?;
+            let (mut ours, mut yardstick) = (Vec::new(), Vec::new());
+            for _ in 0..launches {
+                ours.push(desktop::measure(&display, &app).await?);
+                yardstick.push(desktop::measure(&display, &empty).await?);
+            }
             anyhow::Ok((ours, yardstick))
         }
         .await;
         display.stop().await;
         let (ours, yardstick) = measured?;
+        let median = |figures: &[desktop::Figures], of: fn(&desktop::Figures) -> f64| {
+            percentile(&figures.iter().map(of).collect::<Vec<_>>(), 50.0)
+        };
         let (ours_start, empty_start) = (
-            percentile(&ours.start_ms, 50.0),
-            percentile(&yardstick.start_ms, 50.0),
+            median(&ours, |f| f.start_ms),
+            median(&yardstick, |f| f.start_ms),
         );
         report.rows.push(Row {
-            what: "Desktop: launch → first paint, ms (median of 3)".into(),
+            what: format!("Desktop: launch → first paint, ms (median of {launches}, in turns)"),
             setting: "job list of the signed-in user; empty window: its page loaded".into(),
             jobdeck: report::ms(ours_start),
             peer: format!("empty Tauri window {}", report::ms(empty_start)),
@@ -445,12 +455,14 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
         });
         // Where the app's launch went, by the steps its marker line times.
         let timed: Vec<Vec<f64>> = ours
-            .markers
             .iter()
-            .filter_map(|marker| {
-                let steps = desktop::steps(marker);
+            .filter_map(|figures| {
+                let steps = desktop::steps(&figures.marker);
                 if steps.is_none() {
-                    eprintln!("warning: the app's marker line times no steps: {marker}");
+                    eprintln!(
+                        "warning: the app's marker line times no steps: {}",
+                        figures.marker
+                    );
                 }
                 steps
             })
@@ -470,17 +482,23 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
                 .collect::<Vec<_>>()
                 .join(", ");
             report.rows.push(Row::alone(
-                "Desktop: the app's launch by step, ms since its start (median of 3)",
+                format!("Desktop: the app's launch by step, ms since its start (median of {launches})"),
                 "on the app's clock: its page started, loaded, its script ran, the connection and the first list answered, painted (since_launch)",
                 steps,
             ));
         }
         report.rows.push(Row {
-            what: "Desktop: idle memory, PSS MiB".into(),
+            what: format!("Desktop: idle memory, PSS MiB (median of {launches})"),
             setting: "whole process tree, WebKit processes included".into(),
-            jobdeck: format!("{:.1}", ours.idle_mib),
-            peer: format!("empty Tauri window {:.1}", yardstick.idle_mib),
-            vs_peer: ratio(ours.idle_mib, yardstick.idle_mib),
+            jobdeck: format!("{:.1}", median(&ours, |f| f.idle_mib)),
+            peer: format!(
+                "empty Tauri window {:.1}",
+                median(&yardstick, |f| f.idle_mib)
+            ),
+            vs_peer: ratio(
+                median(&ours, |f| f.idle_mib),
+                median(&yardstick, |f| f.idle_mib),
+            ),
             ceiling: "–".into(),
             vs_ceiling: "–".into(),
         });
