@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use jobdeck_core::{JobFilter, JobStatus, JobsClient};
+use jobdeck_core::{ActivitySpan, JobFilter, JobStatus, JobsClient};
 
 use crate::stack::Stack;
 
@@ -34,6 +34,10 @@ pub struct Timings {
     /// First pages of the jobs whose result contains `{"rows": 42}` (a thousandth of
     /// the finished ones), with their total.
     pub by_result: Vec<f64>,
+    /// The activity screen's figures (`job_activity`) over the last hour and day: the
+    /// user's jobs ended one a second, so 3,600 and up to 86,400 of them.
+    pub activity_hour: Vec<f64>,
+    pub activity_day: Vec<f64>,
 }
 
 /// Fills the jobs table as the superuser: `user_jobs` for the signed-in user, the rest
@@ -132,6 +136,8 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
         by_input: Vec::new(),
         by_words: Vec::new(),
         by_result: Vec::new(),
+        activity_hour: Vec::new(),
+        activity_day: Vec::new(),
     };
     for round in 0..=rounds {
         let start = Instant::now();
@@ -158,7 +164,16 @@ pub async fn measure(jobs: &JobsClient, rounds: usize) -> anyhow::Result<Timings
             filtered.push(ms(start.elapsed()));
             anyhow::ensure!(!page.jobs.is_empty(), "a filtered page is empty");
         }
+        let mut activity = Vec::new();
+        for span in [ActivitySpan::Hour, ActivitySpan::Day] {
+            let start = Instant::now();
+            let figures = jobs.activity(span).await?;
+            activity.push(ms(start.elapsed()));
+            anyhow::ensure!(!figures.kinds.is_empty(), "no activity over the {span:?}");
+        }
         if round > 0 {
+            timings.activity_hour.push(activity[0]);
+            timings.activity_day.push(activity[1]);
             timings.first_page.push(ms(page_time));
             timings.counts.push(ms(counts_time));
             timings.changes.push(ms(changes_time));

@@ -413,6 +413,14 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
             "Dashboard: first page of a result containment ({\"rows\": 42}, a thousandth of the finished), with its total, ms p50 / p95 / p99",
             &timings.by_result,
         ),
+        (
+            "Dashboard: activity over the last hour (3,600 of the user's jobs ended), ms p50 / p95 / p99",
+            &timings.activity_hour,
+        ),
+        (
+            "Dashboard: activity over the last day (per hour), ms p50 / p95 / p99",
+            &timings.activity_day,
+        ),
     ] {
         report
             .rows
