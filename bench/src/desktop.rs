@@ -113,63 +113,61 @@ pub struct Launch<'a> {
 /// caller takes turns between the two windows, so a machine busier at one moment
 /// than another weighs on both.
 pub async fn measure(display: &Display, launch: &Launch<'_>) -> anyhow::Result<Figures> {
-    {
-        let started = Instant::now();
-        let mut child = Command::new(&launch.program)
-            .args(&launch.args)
-            .envs(launch.env.iter().map(|(k, v)| (k, v)))
-            .env("DISPLAY", &display.name)
-            // Xvfb has no GPU; WebKit's compositor on a software rasterizer is fragile.
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("LANG", "C.UTF-8")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", launch.program.display()))?;
-        let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
-        let mut log = Vec::new();
-        let marker = loop {
-            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-                .await
-                .context("no first paint within 60 s")??;
-            let Some(line) = line else {
-                bail!(
-                    "{} ended before painting:\n{}",
-                    launch.program.display(),
-                    log.join("\n")
-                );
-            };
-            if line.contains(launch.marker) {
-                break line;
-            }
-            log.push(line);
-        };
-        let start_ms = started.elapsed().as_secs_f64() * 1000.0;
-        // Keep reading its log so it never blocks on a full pipe.
-        let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        tokio::time::sleep(SETTLE).await;
-        let pid = child.id().context("the window ended")?;
-        let idle_mib = tree_pss_kib(pid)? as f64 / 1024.0;
-        Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await?;
-        if tokio::time::timeout(Duration::from_secs(20), child.wait())
+    let started = Instant::now();
+    let mut child = Command::new(&launch.program)
+        .args(&launch.args)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .env("DISPLAY", &display.name)
+        // Xvfb has no GPU; WebKit's compositor on a software rasterizer is fragile.
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env("LANG", "C.UTF-8")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", launch.program.display()))?;
+    let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
+    let mut log = Vec::new();
+    let marker = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
-            .is_err()
-        {
-            child.start_kill()?;
-            child.wait().await?;
+            .context("no first paint within 60 s")??;
+        let Some(line) = line else {
+            bail!(
+                "{} ended before painting:\n{}",
+                launch.program.display(),
+                log.join("\n")
+            );
+        };
+        if line.contains(launch.marker) {
+            break line;
         }
-        drain.abort();
-        Ok(Figures {
-            start_ms,
-            idle_mib,
-            marker,
-        })
+        log.push(line);
+    };
+    let start_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Keep reading its log so it never blocks on a full pipe.
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    tokio::time::sleep(SETTLE).await;
+    let pid = child.id().context("the window ended")?;
+    let idle_mib = tree_pss_kib(pid)? as f64 / 1024.0;
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await?;
+    if tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .is_err()
+    {
+        child.start_kill()?;
+        child.wait().await?;
     }
+    drain.abort();
+    Ok(Figures {
+        start_ms,
+        idle_mib,
+        marker,
+    })
 }
 
 /// PSS (KiB) of `root` and every process descended from it.
