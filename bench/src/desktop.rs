@@ -15,7 +15,11 @@ use tokio::{
     process::{Child, Command},
 };
 
-use crate::{procs, stack::Stack};
+use crate::{
+    procs,
+    report::{self, percentile},
+    stack::Stack,
+};
 
 /// How long a window sits before its memory is read: the app's first claims, polls
 /// and WebKit's start-up work are over by then.
@@ -42,6 +46,36 @@ pub const STEPS: [&str; 6] = [
     "list_ms",
     "since_launch_ms",
 ];
+
+/// Each of [`STEPS`] as its median over `launches` ("page_started 245, ..."), from
+/// the launches whose marker line times them (a warning for each that does not).
+pub fn steps_summary(launches: &[Figures]) -> Option<String> {
+    let timed: Vec<Vec<f64>> = launches
+        .iter()
+        .filter_map(|figures| {
+            let steps = steps(&figures.marker);
+            if steps.is_none() {
+                eprintln!(
+                    "warning: the app's marker line times no steps: {}",
+                    figures.marker
+                );
+            }
+            steps
+        })
+        .collect();
+    if timed.is_empty() {
+        return None;
+    }
+    let medians = STEPS.iter().enumerate().map(|(i, step)| {
+        let at: Vec<f64> = timed.iter().map(|t| t[i]).collect();
+        format!(
+            "{} {}",
+            step.trim_end_matches("_ms"),
+            report::ms(percentile(&at, 50.0))
+        )
+    });
+    Some(medians.collect::<Vec<_>>().join(", "))
+}
 
 /// The value of each of [`STEPS`] in `marker`, if it has them all.
 pub fn steps(marker: &str) -> Option<Vec<f64>> {

@@ -462,51 +462,23 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
             vs_ceiling: "–".into(),
         });
         // Where the app's launch went, by the steps its marker line times.
-        let timed: Vec<Vec<f64>> = ours
-            .iter()
-            .filter_map(|figures| {
-                let steps = desktop::steps(&figures.marker);
-                if steps.is_none() {
-                    eprintln!(
-                        "warning: the app's marker line times no steps: {}",
-                        figures.marker
-                    );
-                }
-                steps
-            })
-            .collect();
-        if !timed.is_empty() {
-            let steps = desktop::STEPS
-                .iter()
-                .enumerate()
-                .map(|(i, step)| {
-                    let at: Vec<f64> = timed.iter().map(|t| t[i]).collect();
-                    format!(
-                        "{} {}",
-                        step.trim_end_matches("_ms"),
-                        report::ms(percentile(&at, 50.0))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+        if let Some(steps) = desktop::steps_summary(&ours) {
             report.rows.push(Row::alone(
                 format!("Desktop: the app's launch by step, ms since its start (median of {launches})"),
                 "on the app's clock: its page started, loaded, its script ran, the connection and the first list answered, painted (since_launch)",
                 steps,
             ));
         }
+        let (ours_idle, empty_idle) = (
+            median(&ours, |f| f.idle_mib),
+            median(&yardstick, |f| f.idle_mib),
+        );
         report.rows.push(Row {
             what: format!("Desktop: idle memory, PSS MiB (median of {launches})"),
             setting: "whole process tree, WebKit processes included".into(),
-            jobdeck: format!("{:.1}", median(&ours, |f| f.idle_mib)),
-            peer: format!(
-                "empty Tauri window {:.1}",
-                median(&yardstick, |f| f.idle_mib)
-            ),
-            vs_peer: ratio(
-                median(&ours, |f| f.idle_mib),
-                median(&yardstick, |f| f.idle_mib),
-            ),
+            jobdeck: format!("{ours_idle:.1}"),
+            peer: format!("empty Tauri window {empty_idle:.1}"),
+            vs_peer: ratio(ours_idle, empty_idle),
             ceiling: "–".into(),
             vs_ceiling: "–".into(),
         });
