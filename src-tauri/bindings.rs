@@ -72,6 +72,7 @@ pub fn typescript() -> String {
         declare::<ipc::AppInfo>(&cfg),
         declare::<ipc::LaunchTimings>(&cfg),
         declare::<ipc::ConnectionView>(&cfg),
+        declare::<ipc::JobsOpening>(&cfg),
         declare::<ipc::SignUpOutcome>(&cfg),
         declare::<ipc::Preferences>(&cfg),
         declare::<ipc::Theme>(&cfg),

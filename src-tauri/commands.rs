@@ -13,10 +13,12 @@ use jobdeck_core::{
 };
 
 use crate::{
+    events,
     ipc::{
-        AppInfo, CommandError, ConnectionView, LaunchTimings, Preferences, SignUpOutcome, commands,
+        AppInfo, CommandError, ConnectionView, JobsOpening, LaunchTimings, Preferences,
+        SignUpOutcome, commands,
     },
-    kinds::{self, KindsView},
+    kinds,
     shell::Shell,
 };
 
@@ -164,6 +166,18 @@ commands! {
     }
 
     /// A page of the user's jobs, newest first.
+    /// The jobs screen as it opens under `filter` (its kinds, first page and counts, in
+    /// one round trip; at launch read already); `null` while not signed in.
+    async fn jobs_opening(shell, filter: JobFilter) -> Option<JobsOpening> {
+        Ok(shell.opening(&filter).await?)
+    }
+
+    /// How many events about jobs the app has sent the UI so far (see `JobsOpening`).
+    async fn job_events_sent(shell) -> u64 {
+        let _ = shell;
+        Ok(events::job_events_sent())
+    }
+
     async fn jobs_list(shell, filter: JobFilter) -> Page {
         Ok(shell.connection()?.jobs.list(&filter).await?)
     }
@@ -222,13 +236,6 @@ commands! {
         connection.worker.wake();
         connection.poke.notify_one();
         Ok(changed)
-    }
-
-    /// Every kind this app runs (built-in and the kinds file's), with their input
-    /// schemas, and what is wrong in the kinds file.
-    async fn kinds_list(shell) -> KindsView {
-        let _ = shell;
-        Ok(kinds::read().1)
     }
 
     /// Opens the kinds file in the user's editor (creating it first if need be).

@@ -10,7 +10,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, OnceLock},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -93,7 +96,23 @@ pub enum AppEvent {
     Retention,
 }
 
+/// How many events about jobs (their rows, deletions, progress) this process has sent
+/// the UI (see [`job_events_sent`]).
+static JOB_EVENTS_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// How many events about jobs have been sent to the UI so far: a read of the jobs that
+/// began at one count has missed none if the count is the same once the UI listens.
+pub fn job_events_sent() -> u64 {
+    JOB_EVENTS_SENT.load(Ordering::SeqCst)
+}
+
 fn emit(handle: &AppHandle, event: AppEvent) {
+    if matches!(
+        event,
+        AppEvent::Jobs { .. } | AppEvent::Deleted { .. } | AppEvent::Progress { .. }
+    ) {
+        JOB_EVENTS_SENT.fetch_add(1, Ordering::SeqCst);
+    }
     if let Err(error) = handle.emit(APP_EVENT, event) {
         tracing::warn!(%error, "could not send an event to the UI");
     }

@@ -5,9 +5,15 @@
 //! TypeScript wrapper, so the UI's bindings (`ui/src/bindings.ts`) are generated from
 //! the same signatures Tauri registers and cannot drift from them unnoticed.
 
-use jobdeck_core::{ErrorBody, SessionState, realtime::LiveState, worker::WorkerStatus};
+use std::collections::BTreeMap;
+
+use jobdeck_core::{
+    ErrorBody, JobStatus, Page, SessionState, realtime::LiveState, worker::WorkerStatus,
+};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+use crate::kinds::KindsView;
 
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct AppInfo {
@@ -27,11 +33,28 @@ pub struct ConnectionView {
     pub live: LiveState,
 }
 
+/// What the jobs screen opens with: its filter's choices, its first page and the
+/// counts, read in one go (at launch, while the page loads).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct JobsOpening {
+    /// Every kind this app runs (built-in and the kinds file's), with their input
+    /// schemas, and what is wrong in the kinds file.
+    pub kinds: KindsView,
+    pub page: Page,
+    pub counts: BTreeMap<JobStatus, u64>,
+    /// How many events about jobs the app had sent the UI when the reads began: if more
+    /// have been sent by the time the UI listens, it may have missed one, and reads again.
+    pub job_events_sent: u64,
+}
+
 /// When the UI reached each step of its start, in ms from its page's time origin (the
 /// webview's navigation start), as `performance` tells them: the app logs them beside
 /// the time since launch, so a slow start says which part was slow.
 #[derive(Debug, Clone, Copy, Deserialize, TS)]
 pub struct LaunchTimings {
+    /// The page's time origin itself, in ms since the Unix epoch (`performance.timeOrigin`):
+    /// it places the steps on the app's clock.
+    pub time_origin_ms: f64,
     /// The page's HTML had arrived.
     pub page_loaded_ms: f64,
     /// The UI's script began to run, its modules loaded.

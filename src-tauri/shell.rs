@@ -10,16 +10,19 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::Instant,
+    time::{Instant, SystemTime},
 };
 
-use jobdeck_core::{AuthClient, Error, KeychainStore, Project, SessionOwner, worker::WorkerConfig};
+use jobdeck_core::{
+    AuthClient, Error, JobFilter, KeychainStore, Project, SessionOwner, worker::WorkerConfig,
+};
 use tauri::AppHandle;
 
 use crate::{
     connection::Connection,
     events,
-    ipc::{ConnectionView, LaunchTimings},
+    ipc::{ConnectionView, JobsOpening, LaunchTimings},
+    kinds,
     sandbox::LocalSandbox,
     stores::{SavedProject, Stores},
 };
@@ -32,15 +35,28 @@ pub struct Shell {
     sandbox: Mutex<Option<LocalSandbox>>,
     /// Serialises connecting and disconnecting (not the commands that use a connection).
     switching: tokio::sync::Mutex<()>,
-    /// Serialises restoring: the one begun at launch and the UI's ask for its outcome.
-    restoring: tokio::sync::Mutex<()>,
+    /// Serialises restoring: the one begun at launch (with its read of the jobs
+    /// screen) and the UI's asks for their outcome.
+    restoring: Arc<tokio::sync::Mutex<()>>,
+    /// The jobs screen as the launch read it, for the UI's first ask.
+    opening: Mutex<Option<KeptOpening>>,
     /// Names this app's worker in job leases.
     worker_name: String,
     /// `--sandbox`: a first run uses the local sandbox instead of asking.
     sandbox_by_default: bool,
-    /// When the process started, and whether the UI has shown the job list since.
+    /// When the process started (by the monotonic clock, and by the wall clock the
+    /// page's time origin is told in), and whether the UI has shown the job list since.
     launched: Instant,
+    launched_at: SystemTime,
     shown: AtomicBool,
+}
+
+/// An opening read ahead, with what it was read for.
+#[derive(Debug)]
+struct KeptOpening {
+    filter: JobFilter,
+    user: String,
+    opening: JobsOpening,
 }
 
 impl Shell {
@@ -56,25 +72,32 @@ impl Shell {
             connection: Mutex::new(None),
             sandbox: Mutex::new(None),
             switching: tokio::sync::Mutex::new(()),
-            restoring: tokio::sync::Mutex::new(()),
+            restoring: Arc::new(tokio::sync::Mutex::new(())),
+            opening: Mutex::new(None),
             worker_name: WorkerConfig::unique_name("desktop"),
             sandbox_by_default,
             launched,
+            launched_at: SystemTime::now() - launched.elapsed(),
             shown: AtomicBool::new(false),
         }
     }
 
     /// The UI painted the job list: logged once, with the time since launch and the
     /// UI's steps on the same clock, so a slow start shows in the log and says where
-    /// (the benchmark reads this line). The page's time origin is placed by the time
-    /// this call arrived less the UI's time of painting (the IPC's own trip aside).
+    /// (the benchmark reads this line). The page's time origin is placed by the wall
+    /// clock, which the page and the app share.
     pub fn list_shown(&self, timings: &LaunchTimings) {
         if !self.shown.swap(true, Ordering::Relaxed) {
             let ms = self.launched.elapsed().as_secs_f64() * 1000.0;
-            let origin = ms - timings.painted_ms;
+            let launched_at = self
+                .launched_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+            let origin = timings.time_origin_ms - launched_at;
             let at = |step: f64| format!("{:.0}", origin + step);
             tracing::info!(
                 since_launch_ms = format!("{ms:.0}"),
+                painted_ms = at(timings.painted_ms),
                 page_started_ms = at(0.0),
                 page_loaded_ms = at(timings.page_loaded_ms),
                 script_ms = at(timings.script_ms),
@@ -99,21 +122,47 @@ impl Shell {
     }
 
     /// Begins [`Shell::restore`] at launch, while the window loads its page: the
-    /// session is read and checked, and the worker started, before the UI asks. The
-    /// UI's own call then waits for this one and answers its connection; one that
-    /// failed is tried again by the UI's, which shows why.
+    /// session is read and checked, the worker started, and the jobs screen's opening
+    /// read (see [`Shell::opening`]), all before the UI asks. The UI's own calls then
+    /// wait for this and answer from it; a restore that failed is tried again by the
+    /// UI's, which shows why.
     pub fn begin_restore(self: &Arc<Self>) {
+        // Taken here, not in the task, so no ask of the UI's can come first.
+        let Ok(restoring) = Arc::clone(&self.restoring).try_lock_owned() else {
+            return;
+        };
         let shell = Arc::clone(self);
         tauri::async_runtime::spawn(async move {
-            if let Err(error) = shell.restore().await {
-                tracing::info!(%error, "restoring the last connection at launch");
+            match shell.restore_now().await {
+                Ok(Some(_)) => {
+                    let filter = JobFilter::opening();
+                    match shell.read_opening(&filter).await {
+                        Ok(Some((user, opening))) => {
+                            *shell.opening.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(KeptOpening {
+                                    filter,
+                                    user,
+                                    opening,
+                                });
+                        }
+                        Ok(None) => {}
+                        Err(error) => tracing::info!(%error, "reading the jobs at launch"),
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => tracing::info!(%error, "restoring the last connection at launch"),
             }
+            drop(restoring);
         });
     }
 
     /// Connects to the project last used, if any (at start-up).
     pub async fn restore(self: &Arc<Self>) -> Result<Option<ConnectionView>, Error> {
         let _restoring = self.restoring.lock().await;
+        self.restore_now().await
+    }
+
+    async fn restore_now(self: &Arc<Self>) -> Result<Option<ConnectionView>, Error> {
         if let Some(view) = self.current() {
             return Ok(Some(view));
         }
@@ -123,6 +172,55 @@ impl Shell {
             None if self.sandbox_by_default => self.connect_sandbox().await.map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The jobs screen's opening under `filter`: the one read at launch if it was read
+    /// for this filter and user and not asked for before, else read now. `None` while
+    /// no signed-in session is there to read it with (the UI then shows the screen
+    /// that asks for one).
+    pub async fn opening(&self, filter: &JobFilter) -> Result<Option<JobsOpening>, Error> {
+        drop(self.restoring.lock().await);
+        let kept = self
+            .opening
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let user = self
+            .connection()
+            .ok()
+            .and_then(|c| c.session.user())
+            .map(|u| u.id);
+        match kept {
+            Some(kept) if kept.filter == *filter && Some(&kept.user) == user.as_ref() => {
+                Ok(Some(kept.opening))
+            }
+            _ => Ok(self.read_opening(filter).await?.map(|(_, opening)| opening)),
+        }
+    }
+
+    /// The opening under `filter`, and the user it was read as.
+    async fn read_opening(
+        &self,
+        filter: &JobFilter,
+    ) -> Result<Option<(String, JobsOpening)>, Error> {
+        let Ok(connection) = self.connection() else {
+            return Ok(None);
+        };
+        let user = match connection.session.user() {
+            Some(user) if connection.session.watch().borrow().is_signed_in() => user.id,
+            _ => return Ok(None),
+        };
+        // Counted before reading: an event sent meanwhile makes the UI read again.
+        let job_events_sent = events::job_events_sent();
+        let (page, counts) =
+            tokio::try_join!(connection.jobs.list(filter), connection.jobs.counts())?;
+        let opening = JobsOpening {
+            kinds: kinds::read().1,
+            page,
+            counts,
+            job_events_sent,
+        };
+        Ok(Some((user, opening)))
     }
 
     /// Checks `url` and `key` against the project's Auth server, then connects.

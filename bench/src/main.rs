@@ -454,7 +454,7 @@ async fn run(args: &Args, stack: &Stack, bin_dir: &std::path::Path) -> anyhow::R
         );
         report.rows.push(Row {
             what: format!("Desktop: launch → first paint, ms (median of {launches}, in turns)"),
-            setting: "job list of the signed-in user; empty window: its page loaded".into(),
+            setting: "job list of the signed-in user; empty window: its page painted".into(),
             jobdeck: report::ms(ours_start),
             peer: format!("empty Tauri window {}", report::ms(empty_start)),
             vs_peer: ratio(ours_start, empty_start),

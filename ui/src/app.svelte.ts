@@ -15,10 +15,11 @@ import {
   jobRunAgain,
   jobsBulk,
   jobsCounts,
+  jobEventsSent,
   jobLogs,
   jobsList,
+  jobsOpening,
   kindSetPaused,
-  kindsList,
   kindsOpen,
   kindsPaused,
   preferencesGet,
@@ -42,6 +43,7 @@ import {
   type ConnectionView,
   type Job,
   type JobFilter,
+  type JobsOpening,
   type JobStatus,
   type JsonValue,
   type KindInfo,
@@ -49,6 +51,7 @@ import {
   type KindsView,
   type LiveState,
   type LogLine,
+  type Page,
   type PausedKind,
   type Preferences,
   type RetentionPolicy,
@@ -223,17 +226,20 @@ export class AppState {
   // --- start, preferences, routing --------------------------------------------
 
   /** Starts the UI once `listening` (the app's events) is set up. Everything the
-   *  first screen needs is asked for at once, not one round trip after another; the
-   *  first page is asked for only once the events are heard, so none is missed
-   *  between the two. */
+   *  first screen needs is asked for at once, not one round trip after another: the
+   *  jobs screen's opening too, which the app read at launch while this page loaded
+   *  (answered `null` if the connection shows another screen). */
   async boot(listening: Promise<unknown>): Promise<void> {
     const preferences = preferencesGet();
     const info = appInfo();
     const restoring = connectionRestore();
+    const opening = jobsOpening(this.filter);
+    // Not awaited if the connection fails: its error is the connection's to tell.
+    opening.catch(() => {});
     this.applyPreferences(await preferences);
     this.info = await info;
     await listening;
-    await this.route(restoring);
+    await this.route(restoring, opening);
   }
 
   private applyPreferences(preferences: Preferences): void {
@@ -258,8 +264,11 @@ export class AppState {
   }
 
   /** Shows the screen the connection's state calls for (`restoring`: the connection
-   *  already asked for). */
-  async route(restoring: Promise<ConnectionView | null> = connectionRestore()): Promise<void> {
+   *  already asked for; `opening`: the jobs screen's opening, likewise). */
+  async route(
+    restoring: Promise<ConnectionView | null> = connectionRestore(),
+    opening?: Promise<JobsOpening | null>,
+  ): Promise<void> {
     try {
       this.connection = await restoring;
       mark("connection_ms");
@@ -283,15 +292,25 @@ export class AppState {
     } else {
       this.session = connection.session;
       this.worker = connection.worker;
-      // The first page is asked for at once: the kinds are only the filter's choices.
-      // The screen is shown while it comes: drawing it then keeps its cost out of the
-      // list's first paint (shown with its page instead, the launch measured slower).
-      const kinds = kindsList();
+      this.previous = [];
+      this.skipped = 0;
+      this.filter = { ...this.filter, before: null };
       this.screen = "jobs";
-      const page = this.firstPage();
-      this.setKinds(await kinds);
-      await page;
+      try {
+        const opened = await (opening ?? jobsOpening(this.filter));
+        if (opened) await this.showOpening(opened);
+      } catch (e) {
+        this.notice = describe(e);
+      }
     }
+  }
+
+  /** Shows the jobs screen's opening; read before this page may have heard of a
+   *  change, it is read again if the app has sent an event about a job since. */
+  private async showOpening(opened: JobsOpening): Promise<void> {
+    this.setKinds(opened.kinds);
+    this.showPage(opened.page, opened.counts);
+    if ((await jobEventsSent()) !== opened.job_events_sent) await this.reload();
   }
 
   connected(view: ConnectionView): void {
@@ -352,14 +371,18 @@ export class AppState {
   async reload(): Promise<void> {
     try {
       const [page, counts] = await Promise.all([jobsList(this.filter), jobsCounts()]);
-      this.jobs = page.jobs;
-      this.total = page.total;
-      this.counts = counts;
-      mark("list_ms");
-      this.reportListShown();
+      this.showPage(page, counts);
     } catch (e) {
       this.notice = describe(e);
     }
+  }
+
+  private showPage(page: Page, counts: Partial<Record<JobStatus, number>>): void {
+    this.jobs = page.jobs;
+    this.total = page.total;
+    this.counts = counts;
+    mark("list_ms");
+    this.reportListShown();
   }
 
   /** The app logs once how long after launch the job list reached the screen: a

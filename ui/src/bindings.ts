@@ -337,6 +337,11 @@ export type AppInfo = { name: string, version: string, };
  */
 export type LaunchTimings = { 
 /**
+ * The page's time origin itself, in ms since the Unix epoch (`performance.timeOrigin`):
+ * it places the steps on the app's clock.
+ */
+time_origin_ms: number, 
+/**
  * The page's HTML had arrived.
  */
 page_loaded_ms: number, 
@@ -369,6 +374,22 @@ sandbox: boolean, session: SessionState, worker: WorkerStatus,
  * Whether changes made elsewhere are pushed (Realtime) or polled.
  */
 live: LiveState, };
+
+/**
+ * What the jobs screen opens with: its filter's choices, its first page and the
+ * counts, read in one go (at launch, while the page loads).
+ */
+export type JobsOpening = { 
+/**
+ * Every kind this app runs (built-in and the kinds file's), with their input
+ * schemas, and what is wrong in the kinds file.
+ */
+kinds: KindsView, page: Page, counts: { [key in JobStatus]?: number }, 
+/**
+ * How many events about jobs the app had sent the UI when the reads began: if more
+ * have been sent by the time the UI listens, it may have missed one, and reads again.
+ */
+job_events_sent: number, };
 
 /**
  * How a sign-up ended.
@@ -536,7 +557,20 @@ export function authSignOut(): Promise<SessionState> {
 
 /**
  * A page of the user's jobs, newest first.
+ * The jobs screen as it opens under `filter` (its kinds, first page and counts, in
+ * one round trip; at launch read already); `null` while not signed in.
  */
+export function jobsOpening(filter: JobFilter): Promise<JobsOpening | null> {
+  return invoke("jobs_opening", { filter });
+}
+
+/**
+ * How many events about jobs the app has sent the UI so far (see `JobsOpening`).
+ */
+export function jobEventsSent(): Promise<number> {
+  return invoke("job_events_sent");
+}
+
 export function jobsList(filter: JobFilter): Promise<Page> {
   return invoke("jobs_list", { filter });
 }
@@ -587,14 +621,6 @@ export function jobDelete(id: number): Promise<boolean> {
  */
 export function jobsBulk(action: BulkAction, filter: JobFilter): Promise<number> {
   return invoke("jobs_bulk", { action, filter });
-}
-
-/**
- * Every kind this app runs (built-in and the kinds file's), with their input
- * schemas, and what is wrong in the kinds file.
- */
-export function kindsList(): Promise<KindsView> {
-  return invoke("kinds_list");
 }
 
 /**

@@ -3,7 +3,7 @@
 
 import type { LaunchTimings } from "./bindings";
 
-type Step = Exclude<keyof LaunchTimings, "page_loaded_ms" | "painted_ms">;
+type Step = Exclude<keyof LaunchTimings, "time_origin_ms" | "page_loaded_ms" | "painted_ms">;
 
 const marks: Partial<Record<Step, number>> = {};
 
@@ -19,6 +19,7 @@ export function timings(): LaunchTimings {
     | undefined;
   const painted = performance.now();
   return {
+    time_origin_ms: performance.timeOrigin,
     page_loaded_ms: navigation?.responseEnd ?? 0,
     script_ms: marks.script_ms ?? painted,
     connection_ms: marks.connection_ms ?? painted,

@@ -1,7 +1,7 @@
 import { flushSync, mount, unmount } from "svelte";
 import { describe as suite, expect, it, vi } from "vitest";
 import { AppState } from "../src/app.svelte";
-import type { AppEvent, LogLine } from "../src/bindings";
+import type { AppEvent, Job, LogLine } from "../src/bindings";
 import DetailPanel from "../src/components/DetailPanel.svelte";
 import JobsTable from "../src/components/JobsTable.svelte";
 import { describe } from "../src/errors";
@@ -177,6 +177,84 @@ suite("paging", () => {
   });
 });
 
+const signedIn = {
+  url: "http://x",
+  sandbox: true,
+  session: { state: "active", email: "a@example.com", expires_at: 0 },
+  worker: { name: "w", paused: false, concurrency: 4, running: [] },
+  live: { state: "off" },
+};
+
+/** The jobs screen's opening as the app answers it, read when `sent` job events had
+ *  gone out. */
+function opening(jobs: Job[], sent: number) {
+  return {
+    kinds: { path: null, kinds: [], problems: [] },
+    page: { jobs, total: jobs.length },
+    counts: { waiting: jobs.length },
+    job_events_sent: sent,
+  };
+}
+
+suite("opening", () => {
+  it("shows the opening read at launch in one round trip, and reads no list of its own", async () => {
+    const { mockIPC, clearMocks } = await import("@tauri-apps/api/mocks");
+    const asked: string[] = [];
+    mockIPC((cmd) => {
+      asked.push(cmd);
+      if (cmd === "job_events_sent") return 3;
+      if (cmd === "jobs_list" || cmd === "jobs_counts") throw new Error("not expected");
+      return null;
+    });
+    try {
+      const { app } = manual();
+      await app.route(Promise.resolve(signedIn as never), Promise.resolve(opening([job(2), job(1)], 3) as never));
+      expect(app.screen).toBe("jobs");
+      expect(app.jobs.map((j) => j.id)).toEqual([2, 1]);
+      expect(app.total).toBe(2);
+      expect(app.notice).toBe("");
+      expect(asked.filter((cmd) => cmd.startsWith("jobs_"))).toEqual([]);
+    } finally {
+      clearMocks();
+    }
+  });
+
+  it("reads the list again when a job's event went out between the opening's read and listening", async () => {
+    const { mockIPC, clearMocks } = await import("@tauri-apps/api/mocks");
+    mockIPC((cmd) => {
+      // The worker started job 1 after the opening was read: its event may be lost.
+      if (cmd === "job_events_sent") return 4;
+      if (cmd === "jobs_list") return { jobs: [{ ...job(1), status: "running" }], total: 1 };
+      if (cmd === "jobs_counts") return { running: 1 };
+      return null;
+    });
+    try {
+      const { app } = manual();
+      await app.route(Promise.resolve(signedIn as never), Promise.resolve(opening([job(1)], 3) as never));
+      expect(app.jobs.map((j) => j.status)).toEqual(["running"]);
+      expect(app.counts).toEqual({ running: 1 });
+    } finally {
+      clearMocks();
+    }
+  });
+
+  it("asks for the opening itself when none came with the connection, and says why it failed", async () => {
+    const { mockIPC, clearMocks } = await import("@tauri-apps/api/mocks");
+    mockIPC((cmd) => {
+      if (cmd === "jobs_opening") throw { code: "network", message: "the project cannot be reached" };
+      return null;
+    });
+    try {
+      const { app } = manual();
+      await app.route(Promise.resolve(signedIn as never));
+      expect(app.screen).toBe("jobs");
+      expect(app.notice).toContain("the project cannot be reached");
+    } finally {
+      clearMocks();
+    }
+  });
+});
+
 suite("launch", () => {
   it("tells the app once when the first list was painted, its steps in the order they came", async () => {
     const { mockIPC, clearMocks } = await import("@tauri-apps/api/mocks");
@@ -185,10 +263,11 @@ suite("launch", () => {
     await frames();
     const shown: Array<Record<string, number>> = [];
     mockIPC((cmd, args) => {
+      if (cmd === "jobs_opening") return opening([job(1)], 0);
+      if (cmd === "job_events_sent") return 0;
       if (cmd === "jobs_list") return { jobs: [job(1)], total: 1 };
       if (cmd === "jobs_counts") return { waiting: 1 };
       if (cmd === "ui_list_shown") shown.push((args as { timings: Record<string, number> }).timings);
-      if (cmd === "kinds_list") return { path: null, kinds: [], problems: [] };
       return null;
     });
     try {
@@ -197,11 +276,8 @@ suite("launch", () => {
       const { mark } = await import("../src/launch");
       const { AppState } = await import("../src/app.svelte");
       const app = new AppState();
-      const session = { state: "signed_in", user: { id: "u", email: "a@example.com" } };
-      const worker = { name: "w", paused: false, concurrency: 4, running: [] };
-      const view = { url: "http://x", sandbox: true, session, worker, live: { state: "off" } };
       mark("script_ms"); // as main.ts does
-      await app.route(Promise.resolve(view as never));
+      await app.route(Promise.resolve(signedIn as never));
       // A second list is not a launch: still one report.
       await app.reload();
       await vi.waitFor(() => expect(shown).toHaveLength(1), { timeout: 5000 });

@@ -154,6 +154,17 @@ pub enum SessionState {
     },
 }
 
+impl SessionState {
+    /// Whether requests act for the user now: signed in with every factor the user
+    /// has, whether the token is fresh, being refreshed or used while offline.
+    pub fn is_signed_in(&self) -> bool {
+        matches!(
+            self,
+            Self::Active { .. } | Self::Refreshing { .. } | Self::Offline { .. }
+        )
+    }
+}
+
 type Refresh = Shared<BoxFuture<'static, Result<(), Arc<Error>>>>;
 
 #[derive(Default)]

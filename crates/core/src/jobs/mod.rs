@@ -347,6 +347,15 @@ impl JobFilter {
     /// The page's size when the filter names none (the UI's).
     pub const PAGE: usize = 50;
 
+    /// What the dashboard's job list opens with: every job, the first page of
+    /// [`JobFilter::PAGE`].
+    pub fn opening() -> Self {
+        Self {
+            limit: Self::PAGE,
+            ..Self::default()
+        }
+    }
+
     /// The page's size asked for.
     fn page_size(&self) -> usize {
         match self.limit {
