@@ -165,7 +165,6 @@ commands! {
         Ok(connection.session.watch().borrow().clone())
     }
 
-    /// A page of the user's jobs, newest first.
     /// The jobs screen as it opens under `filter` (its kinds, first page and counts, in
     /// one round trip; at launch read already); `null` while not signed in.
     async fn jobs_opening(shell, filter: JobFilter) -> Option<JobsOpening> {
@@ -178,6 +177,7 @@ commands! {
         Ok(events::job_events_sent())
     }
 
+    /// A page of the user's jobs, newest first.
     async fn jobs_list(shell, filter: JobFilter) -> Page {
         Ok(shell.connection()?.jobs.list(&filter).await?)
     }
