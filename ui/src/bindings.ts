@@ -556,7 +556,6 @@ export function authSignOut(): Promise<SessionState> {
 }
 
 /**
- * A page of the user's jobs, newest first.
  * The jobs screen as it opens under `filter` (its kinds, first page and counts, in
  * one round trip; at launch read already); `null` while not signed in.
  */
@@ -571,6 +570,9 @@ export function jobEventsSent(): Promise<number> {
   return invoke("job_events_sent");
 }
 
+/**
+ * A page of the user's jobs, newest first.
+ */
 export function jobsList(filter: JobFilter): Promise<Page> {
   return invoke("jobs_list", { filter });
 }
